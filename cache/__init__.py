@@ -1,0 +1,1 @@
+"""The content-addressed store (blobs + action cache). Imports nothing from `orchestrator`."""

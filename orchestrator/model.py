@@ -1,0 +1,166 @@
+"""Plain data shared by every stage: frozen dataclasses, no IO, no third-party imports."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, order=True)
+class PackageRef:
+    """A concrete package identity: `category/name@version`."""
+
+    category: str
+    name: str
+    version: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.category}/{self.name}@{self.version}"
+
+    @property
+    def family(self) -> str:
+        return f"{self.category}/{self.name}"
+
+    def __str__(self) -> str:
+        return self.id
+
+
+@dataclass(frozen=True)
+class DepRef:
+    """A dependency as written: name, category and a version *selector* (`>=1.0`, `<2`, `1.2`, …)."""
+
+    category: str
+    name: str
+    version: str = ">=0"
+
+    @property
+    def family(self) -> str:
+        return f"{self.category}/{self.name}"
+
+    def __str__(self) -> str:
+        return f"{self.family}{'' if self.version in ('', '>=0') else ' ' + self.version}"
+
+
+@dataclass(frozen=True)
+class CopySpec:
+    """`copy:` entry: from another package's image (`package`) or any image (`image`)."""
+
+    source: str
+    destination: str
+    package: DepRef | None = None
+    image: str = ""
+
+
+@dataclass(frozen=True)
+class SubPackage:
+    ref: DepRef
+    includes: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """The rendered `build.yaml` (luet's compile spec), fields as luet names them."""
+
+    image: str = ""
+    requires: tuple[DepRef, ...] = ()
+    requires_final_images: bool = False
+    conflicts: tuple[DepRef, ...] = ()
+    provides: tuple[DepRef, ...] = ()
+    prelude: tuple[str, ...] = ()
+    steps: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    unpack: bool = False
+    package_dir: str = ""
+    includes: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+    copy: tuple[CopySpec, ...] = ()
+    retrieve: tuple[str, ...] = ()
+    subpackages: tuple[SubPackage, ...] = ()
+    # The rendered field values exactly as written (None where absent), for `plan --json` parity with luet.
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def is_virtual(self) -> bool:
+        """Nothing to run and nothing to take: an empty artefact (luet: no image source, no steps)."""
+        return not self.image and not self.requires and not self.steps and not self.unpack and not self.copy
+
+
+@dataclass(frozen=True)
+class Package:
+    """One package of a tree: runtime definition + rendered build spec + where it lives."""
+
+    ref: PackageRef
+    definition: dict[str, Any]  # runtime keys (requires, provides, labels, …) as loaded
+    spec: BuildSpec | None  # None: no build.yaml (runtime-only package)
+    tree: str  # absolute tree root this package was found in
+    directory: str  # package folder relative to the tree root ('.'-free, '/'-separated)
+    source_file: str  # definition.yaml or collection.yaml path relative to the tree root
+    provides: tuple[DepRef, ...] = ()
+    conflicts: tuple[DepRef, ...] = ()
+    runtime_requires: tuple[DepRef, ...] = ()
+    hidden: bool = False
+    finalize: dict[str, Any] | None = None
+    # Everything that went into rendering, for the key: canonical rendered spec text and used values.
+    rendered: str = ""
+    values_used: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def id(self) -> str:
+        return self.ref.id
+
+
+# ---------------------------------------------------------------- build inputs/outputs
+@dataclass(frozen=True)
+class CopyJob:
+    """A resolved `copy:` entry: `image` is a reference buildah can read (a local image name/ID)."""
+
+    image: str
+    source: str
+    destination: str
+
+
+@dataclass(frozen=True)
+class SubPackageJob:
+    ref: PackageRef
+    includes: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BuildJob:
+    """Everything the backend needs to build one package; every dependency already resolved.
+
+    Exactly one base source is set: `image` (a base image or, for plain `requires`, the
+    dependency's package image, as a reference buildah can use), or `final_artifacts`
+    (`requires_final_images`: artefact tarballs unpacked in order into a fresh base).
+    A virtual package has neither and no steps: the backend returns an empty artefact.
+    """
+
+    ref: PackageRef
+    key: str
+    context_dir: str  # absolute package folder: copied to /luetbuild
+    context_exclude: tuple[str, ...] = ()  # paths relative to context_dir left out (nested packages, ignored)
+    image: str = ""
+    final_artifacts: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    prelude: tuple[str, ...] = ()
+    steps: tuple[str, ...] = ()
+    unpack: bool = False
+    package_dir: str = ""
+    includes: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+    copy: tuple[CopyJob, ...] = ()
+    subpackages: tuple[SubPackageJob, ...] = ()
+    virtual: bool = False
+
+
+@dataclass(frozen=True)
+class BuildOutput:
+    """What one build produced. Paths are temporary files the caller moves into the store."""
+
+    artifact: str  # deterministic .tar.zst
+    image_id: str  # committed package image (local storage), "" for virtual packages
+    image_name: str  # tag of the package image in the private storage
+    files: tuple[str, ...] = ()
+    subpackages: tuple[tuple[PackageRef, str], ...] = ()  # (ref, artifact path)
