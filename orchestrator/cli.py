@@ -1,0 +1,131 @@
+"""`orch`: parse the command line, call one `app` function, print. Nothing else lives here.
+
+Exit codes (README): 0 ok, 1 a build failed, 2 bad spec or usage, 3 environment problem,
+130 interrupted, 70 an internal error (a bug: the traceback is printed).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from typing import Any
+
+from orchestrator import __version__
+from orchestrator.errors import ExitCode, OrchError
+
+
+def _common(p: argparse.ArgumentParser, *, tree: bool = True) -> None:
+    if tree:
+        p.add_argument("-t", "--tree", action="append", default=[], metavar="DIR",
+                       help="a luet-format tree (repeatable)")
+        p.add_argument("--values", action="extend", nargs="+", default=[], metavar="FILE",
+                       help="values files; the rightmost wins (repeatable)")
+    p.add_argument("--cache-dir", metavar="DIR",
+                   help="cache directory (default: $ORCH_CACHE_DIR, else the XDG cache dir)")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="orch", description="Incremental builds of luet-format OS trees.")
+    top.add_argument("--version", action="version", version=f"orch {__version__}")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("plan", help="dry run: what is cached, what must build, and why")
+    _common(p)
+    p.add_argument("targets", nargs="*", metavar="PKG", help="limit to these packages and their deps")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--explain", metavar="PKG", help="show everything that went into one key")
+
+    g = sub.add_parser("graph", help="draw the build DAG (DOT; SVG when Graphviz is installed)")
+    _common(g)
+    g.add_argument("targets", nargs="*", metavar="PKG")
+    g.add_argument("-o", "--output", metavar="FILE", help="write here (.dot or .svg); default stdout DOT")
+
+    from orchestrator import cachecmd
+
+    cachecmd.register(sub)
+    try:
+        from orchestrator import buildcmd
+    except ImportError:  # pragma: no cover - during bring-up
+        pass
+    else:
+        buildcmd.register(sub, _common)
+    return top
+
+
+def cache_dir(args: argparse.Namespace) -> str:
+    from orchestrator.paths import default_cache_dir
+
+    return str(args.cache_dir or default_cache_dir())
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as exc:  # argparse: usage errors exit 2, --help 0
+        return int(exc.code or 0)
+    try:
+        result: int = args.func(args) if hasattr(args, "func") else COMMANDS[args.command](args)
+        return result
+    except OrchError as err:
+        print(f"orch: error: {err}", file=sys.stderr)
+        return int(err.exit_code)
+    except KeyboardInterrupt:
+        print("orch: interrupted", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        return 0
+    except Exception:  # a bug: show everything
+        traceback.print_exc()
+        print("orch: internal error (this is a bug; please report it with the traceback above)",
+              file=sys.stderr)
+        return 70
+
+
+def _warn(warnings: list[str]) -> None:
+    for line in dict.fromkeys(warnings):
+        print(f"orch: warning: {line}", file=sys.stderr)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from orchestrator import app
+
+    planned = app.plan(args.tree, args.values, cache_dir(args), targets=args.targets or None)
+    _warn(planned.warnings)
+    if args.explain:
+        doc = app.explain(planned, args.explain)
+        print(json.dumps(doc, indent=2) if args.json else app.format_explain(doc))
+        return 0
+    if args.json:
+        json.dump(planned.plan.to_json(), sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return 0
+    rows = [(i.id, i.action, i.key[:12], "; ".join(i.reasons)) for i in planned.plan.items]
+    width = max((len(r[0]) for r in rows), default=7)
+    print(f"{'PACKAGE':<{width}}  {'ACTION':<6}  {'KEY':<12}  WHY")
+    for pid, action, key, why in rows:
+        print(f"{pid:<{width}}  {action:<6}  {key:<12}  {why}")
+    counts = planned.plan.counts()
+    print(f"{len(rows)} packages: {counts['build']} to build, {counts['cached']} cached")
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from orchestrator import app
+
+    dot = app.graph_dot(args.tree, args.values, cache_dir(args), targets=args.targets or None)
+    out: str | None = args.output
+    if not out:
+        sys.stdout.write(dot)
+        return 0
+    if out.endswith(".svg"):
+        app.write_svg(dot, out)
+    else:
+        with open(out, "w", encoding="utf-8") as fh:
+            fh.write(dot)
+    print(f"wrote {os.path.abspath(out)}")
+    return 0
+
+
+COMMANDS: dict[str, Any] = {"plan": cmd_plan, "graph": cmd_graph}

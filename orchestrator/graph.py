@@ -1,0 +1,144 @@
+"""RESOLVE: packages → one global networkx DAG of build dependencies.
+
+Edges point from a dependency to its dependent (so a topological order is a build order)
+and carry the kinds of the dependency: `requires` (plain chain), `final` (under
+`requires_final_images`), `runtime` (runtime closure of a final-image dependency, whose
+artefacts are composed too) and `copy`. Selectors resolve to the highest satisfying
+version (`orchestrator.versions`); a `provides` entry substitutes its provider, as in luet.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import networkx as nx
+
+from orchestrator import versions
+from orchestrator.errors import GraphError, Reason
+from orchestrator.model import DepRef, Package
+
+KINDS = ("requires", "final", "runtime", "copy")
+
+
+@dataclass
+class PackageGraph:
+    graph: nx.DiGraph  # node id -> attribute "pkg"; edge dep -> dependent, attribute "kinds"
+    packages: dict[str, Package]
+
+    def deps(self, node: str) -> list[str]:
+        """Direct build dependencies, sorted by id."""
+        return sorted(self.graph.predecessors(node))
+
+    def kinds(self, dep: str, node: str) -> tuple[str, ...]:
+        kinds: tuple[str, ...] = self.graph.edges[dep, node]["kinds"]
+        return kinds
+
+    def order(self) -> list[str]:
+        """Build order: dependencies first, ties by id (deterministic)."""
+        return list(nx.lexicographical_topological_sort(self.graph))
+
+    def closure(self, targets: Iterable[str]) -> set[str]:
+        nodes: set[str] = set()
+        for target in targets:
+            if target not in nodes:
+                nodes.add(target)
+                nodes |= nx.ancestors(self.graph, target)
+        return nodes
+
+    def dependents(self, node: str) -> set[str]:
+        result: set[str] = nx.descendants(self.graph, node)
+        return result
+
+
+class Resolver:
+    """Selector → concrete package, over one set of packages (the build DB)."""
+
+    def __init__(self, packages: Iterable[Package]) -> None:
+        self.families: dict[str, dict[str, Package]] = {}
+        self.providers: dict[str, list[tuple[versions.Selector, Package]]] = {}
+        for pkg in packages:
+            self.families.setdefault(pkg.ref.family, {})[pkg.ref.version] = pkg
+            for prov in pkg.provides:
+                self.providers.setdefault(prov.family, []).append((self._sel(prov, pkg), pkg))
+
+    @staticmethod
+    def _sel(dep: DepRef, owner: Package) -> versions.Selector:
+        try:
+            return versions.parse_selector(dep.version)
+        except ValueError as exc:
+            raise GraphError(f"{owner.id}: {exc}", reason=Reason.INVALID_SPEC,
+                             file=owner.source_file) from None
+
+    def resolve(self, dep: DepRef, owner: Package) -> Package:
+        sel = self._sel(dep, owner)
+        for prov_sel, provider in self.providers.get(dep.family, ()):
+            if sel.is_any or prov_sel.is_any or any(versions.matches(sel, c.version)
+                                                    for c in prov_sel.constraints):
+                return provider
+        candidates = self.families.get(dep.family)
+        if not candidates:
+            raise GraphError(f"{owner.id} requires {dep}, but no tree defines {dep.family}",
+                             reason=Reason.UNKNOWN_DEPENDENCY, file=owner.source_file,
+                             hint="add the package or fix the name/category")
+        chosen = versions.best(sel, candidates)
+        if chosen is None:
+            have = ", ".join(sorted(candidates, key=versions.sort_key))
+            raise GraphError(f"{owner.id} requires {dep.family} {sel}, but only {have} exist",
+                             reason=Reason.UNSATISFIABLE, file=owner.source_file,
+                             hint="relax the selector or add that version")
+        return candidates[chosen]
+
+
+def build_graph(packages: list[Package]) -> PackageGraph:
+    """One DAG for every package of every tree; errors show the offending chain."""
+    resolver = Resolver(packages)
+    graph = nx.DiGraph()
+    by_id = {p.id: p for p in packages}
+    for pkg in packages:
+        graph.add_node(pkg.id)
+    edges: dict[tuple[str, str], set[str]] = {}
+
+    def add(dep: Package, pkg: Package, kind: str) -> None:
+        if dep.id == pkg.id:
+            raise GraphError(f"dependency cycle: {pkg.id} → {pkg.id}",
+                             reason=Reason.CIRCULAR_DEPENDENCY, file=pkg.source_file)
+        edges.setdefault((dep.id, pkg.id), set()).add(kind)
+
+    for pkg in packages:
+        spec = pkg.spec
+        if spec is None:
+            continue
+        for ref in spec.requires:
+            dep = resolver.resolve(ref, pkg)
+            add(dep, pkg, "final" if spec.requires_final_images else "requires")
+            if spec.requires_final_images:
+                for rdep in _runtime_closure(dep, resolver):
+                    if rdep.id != pkg.id:
+                        add(rdep, pkg, "runtime")
+        for copy in spec.copy:
+            if copy.package is not None:
+                add(resolver.resolve(copy.package, pkg), pkg, "copy")
+    for (src, dst), kinds in edges.items():
+        graph.add_edge(src, dst, kinds=tuple(k for k in KINDS if k in kinds))
+    if not nx.is_directed_acyclic_graph(graph):
+        cycle = nx.find_cycle(graph)  # edges dep -> dependent; show "X requires Y requires …"
+        nodes = [cycle[0][0], *(v for _, v in cycle)][::-1]
+        chain = " → ".join(nodes)
+        first = by_id[nodes[0]]
+        raise GraphError(f"dependency cycle (A → B: A requires B): {chain}", reason=Reason.CIRCULAR_DEPENDENCY,
+                         file=first.source_file, hint="break the cycle in one of these build specs")
+    return PackageGraph(graph, by_id)
+
+
+def _runtime_closure(root: Package, resolver: Resolver) -> list[Package]:
+    """The runtime `requires` (definition.yaml) of `root`, transitively, without `root`."""
+    seen: dict[str, Package] = {}
+    stack = [root]
+    while stack:
+        pkg = stack.pop()
+        for ref in pkg.runtime_requires:
+            dep = resolver.resolve(ref, pkg)
+            if dep.id not in seen and dep.id != root.id:
+                seen[dep.id] = dep
+                stack.append(dep)
+    return sorted(seen.values(), key=lambda p: p.id)

@@ -1,0 +1,159 @@
+"""PLAN: for every package, cached or build, and *why* — first causes a person can act on.
+
+Pure: the store is seen through `StoreView` (injected), so the same code plans against a
+real store, a test dict, or nothing at all.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from orchestrator.keys import KeyInputs, output_key
+
+
+class StoreView(Protocol):
+    def output_of(self, key: str) -> str | None:
+        """Output digest of a valid store entry for this input key, else None."""
+
+    def output_of_equivalent(self, okey: str) -> str | None:
+        """Output digest of a build with this early-cutoff (output) key, else None."""
+
+    def last_build(self, package_id: str) -> dict[str, Any] | None:
+        """The explanation recorded by the last build of this package, if any."""
+
+
+class EmptyStore:
+    """Nothing built yet (planning without a store)."""
+
+    def output_of(self, key: str) -> str | None:
+        return None
+
+    def output_of_equivalent(self, okey: str) -> str | None:
+        return None
+
+    def last_build(self, package_id: str) -> dict[str, Any] | None:
+        return None
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    id: str
+    key: str
+    action: str  # "build" | "cached"
+    reasons: tuple[str, ...]
+    build_deps: tuple[str, ...]
+    spec: dict[str, Any]
+    explanation: dict[str, Any] = field(compare=False)
+    output: str | None = None  # output digest when cached
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "key": self.key, "action": self.action, "reasons": list(self.reasons),
+                "build_deps": list(self.build_deps), "spec": self.spec}
+
+
+@dataclass(frozen=True)
+class Plan:
+    items: tuple[PlanItem, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"packages": [item.to_json() for item in self.items]}
+
+    def counts(self) -> dict[str, int]:
+        out = {"build": 0, "cached": 0}
+        for item in self.items:
+            out[item.action] += 1
+        return out
+
+
+def explanation(key: str, inputs: KeyInputs, directory: str, values: dict[str, Any]) -> dict[str, Any]:
+    """What went into `key`, as recorded by a build and diffed by the next plan."""
+    return {"key": key, "dir": directory, "values": values, **inputs.to_json()}
+
+
+def make_plan(
+    order: list[str],
+    inputs: dict[str, KeyInputs],
+    keys: dict[str, str],
+    specs: dict[str, dict[str, Any]],
+    explanations: dict[str, dict[str, Any]],
+    store: StoreView,
+) -> Plan:
+    outputs: dict[str, str] = {}
+    actions: dict[str, str] = {}
+    items = []
+    for node in order:
+        inp, key = inputs[node], keys[node]
+        deps = tuple(dep for _, dep, _ in inp.deps)
+        out = store.output_of(key)
+        reasons: list[str] = []
+        if out is None and deps and all(d in outputs for d in deps):
+            out = store.output_of_equivalent(output_key(inp, outputs))
+            if out is not None:
+                reasons.append("dependencies rebuilt to identical outputs: equivalent build in the store")
+        if out is not None:
+            outputs[node] = out
+            actions[node] = "cached"
+        else:
+            actions[node] = "build"
+            rebuilt = [d for d in deps if actions.get(d) == "build"]
+            reasons = why(store.last_build(node), explanations[node], rebuilt)
+        items.append(PlanItem(node, key, actions[node], tuple(reasons), deps, specs[node],
+                              explanations[node], out))
+    return Plan(tuple(items))
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str) if not isinstance(value, str) else value
+    text = text if len(text) <= 40 else text[:37] + "..."
+    return f"'{text}'"
+
+
+def why(prev: dict[str, Any] | None, cur: dict[str, Any], rebuilt: list[str]) -> list[str]:
+    """First causes, most actionable first: values, spec, files, image, dependencies."""
+    tail = [f"depends on {d} which will be rebuilt" for d in rebuilt]
+    if prev is None:
+        return ["not built before", *tail]
+    if prev.get("key") == cur["key"]:
+        return ["built before, but the store no longer has it (evicted or damaged)"]
+    out: list[str] = []
+    pv, cv = prev.get("values") or {}, cur.get("values") or {}
+    spec_changed = prev.get("spec") != cur["spec"]
+    if spec_changed:
+        for name in sorted(set(pv) | set(cv)):
+            if pv.get(name, None) != cv.get(name, None):
+                out.append(f"values: `{name}` {_show(pv.get(name, '<unset>'))}→{_show(cv.get(name, '<unset>'))}")
+        if not out:
+            out.extend(_spec_diff(prev.get("spec", ""), cur["spec"]))
+    base = f"{cur['dir']}/" if cur.get("dir") else ""
+    pf, cf = prev.get("files") or {}, cur["files"]
+    for path in sorted(set(pf) | set(cf)):
+        if path not in pf:
+            out.append(f"file {base}{path} added")
+        elif path not in cf:
+            out.append(f"file {base}{path} removed")
+        elif pf[path] != cf[path]:
+            out.append(f"file {base}{path} changed")
+    if prev.get("image") != cur["image"]:
+        out.append(f"base image {prev.get('image') or '<none>'} → {cur['image'] or '<none>'}")
+    pd, cd = prev.get("deps") or {}, cur["deps"]
+    for dep in sorted(set(pd) | set(cd)):
+        if dep in rebuilt:
+            continue
+        if dep not in pd:
+            out.append(f"new dependency {dep}")
+        elif dep not in cd:
+            out.append(f"no longer depends on {dep}")
+        elif pd[dep] != cd[dep]:
+            out.append(f"dependency {dep} changed")
+    out.extend(tail)
+    return out or ["orch's key schema changed"]
+
+
+def _spec_diff(old: str, new: str) -> list[str]:
+    try:
+        a, b = json.loads(old) or {}, json.loads(new) or {}
+    except ValueError:
+        return ["build spec changed"]
+    fields = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    return [f"build spec: `{k}` changed" for k in fields] or ["build spec changed"]

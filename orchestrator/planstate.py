@@ -1,0 +1,132 @@
+"""The warm planner's memory: per package folder, the rendered result; per context file,
+its digest — each trusted only while the files' stat data is unchanged.
+
+Stored as one JSON file per (trees, values files) configuration under `<cache>/plan/`,
+written atomically. Stat data can lie when a file is modified within the filesystem's
+timestamp granularity of the moment we looked at it ("racy git"): anything whose mtime is
+that close to when the state was written is treated as changed and read again.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from typing import Any
+
+import xxhash
+
+from orchestrator import __version__
+
+STATE_SCHEMA = 1
+RACY_NS = 2_000_000_000  # 2 s: coarser than any filesystem orch runs on (ext4/xfs: ns, FAT: 2 s)
+Stat = tuple[int, int, int, int]
+
+
+def config_id(trees: list[str], values: list[str]) -> str:
+    parts = [os.path.realpath(t) for t in trees] + ["--values"] + [os.path.realpath(v) for v in values]
+    return xxhash.xxh3_64_hexdigest("\0".join(parts).encode())
+
+
+class PlanState:
+    """Implements `orchestrator.spec.load.LoadCache`, plus context-file digests."""
+
+    def __init__(self, cache_dir: str | None, config: str) -> None:
+        self.path = os.path.join(cache_dir, "plan", f"{config}.json") if cache_dir else None
+        self.dirs: dict[str, Any] = {}
+        self.files: dict[str, Any] = {}
+        self.result: dict[str, Any] | None = None
+        self.written_ns = 0
+        self.dirty = False
+        self._used_dirs: set[str] = set()
+        self._used_files: set[str] = set()
+        if self.path:
+            self._read()
+
+    def _read(self) -> None:
+        assert self.path
+        try:
+            with open(self.path, encoding="utf-8") as fh:
+                doc = json.load(fh)
+        except (OSError, ValueError):
+            return  # missing or damaged: plan cold, rewrite it
+        if not isinstance(doc, dict) or doc.get("schema") != [STATE_SCHEMA, __version__]:
+            return
+        self.dirs = doc.get("dirs") or {}
+        self.files = doc.get("files") or {}
+        self.result = doc.get("result")
+        self.written_ns = int(doc.get("written_ns") or 0)
+
+    def _trusted(self, mtime_ns: int) -> bool:
+        return mtime_ns < self.written_ns - RACY_NS
+
+    # -- LoadCache -------------------------------------------------------------------------
+    def get_dir(self, path: str, sig: list[Any]) -> dict[str, Any] | None:
+        self._used_dirs.add(path)
+        hit = self.dirs.get(path)
+        if not hit or hit.get("sig") != json.loads(json.dumps(sig)):
+            return None
+        if not all(self._trusted(st[2]) for st in sig[-1] if len(st) > 2):
+            return None
+        entry: dict[str, Any] = hit["entry"]
+        return entry
+
+    def put_dir(self, path: str, sig: list[Any], entry: dict[str, Any]) -> None:
+        self._used_dirs.add(path)
+        self.dirs[path] = {"sig": sig, "entry": entry}
+        self.dirty = True
+
+    # -- context file digests ----------------------------------------------------------------
+    def file_digest(self, path: str, st: Stat) -> str:
+        """`x:xxh3-128` (or `-:`, by the executable bit) of a file (a symlink: `l:target`), served from stat data when safe."""
+        self._used_files.add(path)
+        hit = self.files.get(path)
+        if hit and hit[:4] == list(st) and self._trusted(st[1]):
+            digest: str = hit[4]
+            return digest
+        digest = hash_file(path, st)
+        self.files[path] = [*st, digest]
+        self.dirty = True
+        return digest
+
+    # -- whole-plan result (the no-change fast path) ------------------------------------------
+    def get_result(self, signature: str) -> dict[str, Any] | None:
+        if self.result and self.result.get("signature") == signature:
+            return self.result
+        return None
+
+    def put_result(self, signature: str, result: dict[str, Any]) -> None:
+        self.result = {"signature": signature, **result}
+        self.dirty = True
+
+    def save(self) -> None:
+        """Atomic rewrite; entries not used by this run are dropped so the state never grows."""
+        if not self.path or not self.dirty:
+            return
+        if self._used_dirs:
+            self.dirs = {k: v for k, v in self.dirs.items() if k in self._used_dirs}
+        if self._used_files:
+            self.files = {k: v for k, v in self.files.items() if k in self._used_files}
+        doc = {"schema": [STATE_SCHEMA, __version__], "written_ns": time.time_ns(),
+               "dirs": self.dirs, "files": self.files, "result": self.result}
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(self.path), prefix=".state-")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(doc, fh, separators=(",", ":"))
+            os.replace(tmp, self.path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+
+
+def hash_file(path: str, st: Stat) -> str:
+    mode = st[3]
+    if (mode & 0o170000) == 0o120000:
+        return "l:" + os.readlink(path)
+    h = xxhash.xxh3_128()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    # only the executable bit: checkouts and copies disagree on group/other bits, builds don't
+    return f"{'x' if mode & 0o111 else '-'}:{h.hexdigest()}"

@@ -1,0 +1,125 @@
+"""Walk trees: which folders define packages, which files are shared templates, and the
+stat data of every file (the warm planner compares it instead of reading files).
+
+Like luet's `filepath.Walk`, folders are visited in lexical order. A folder holding
+`definition.yaml` or `collection.yaml` is a package folder; any folder named `templates`
+holds shared templates. A package's build context is its folder minus spec files,
+nested package folders, template folders and what `.orchignore` lists.
+"""
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat as stat_mod
+from dataclasses import dataclass, field
+
+from orchestrator.errors import Reason, SpecError
+
+SPEC_FILES = ("definition.yaml", "collection.yaml")
+BUILD_FILES = ("build.yaml", "build.yaml.j2")
+FINALIZE_FILE = "finalize.yaml"
+IGNORE_FILE = ".orchignore"
+NOT_CONTEXT = frozenset((*SPEC_FILES, *BUILD_FILES, FINALIZE_FILE, IGNORE_FILE))
+SKIP_DIRS = frozenset((".git", ".hg", ".svn", "__pycache__"))
+TEMPLATE_EXTS = (".yaml", ".yml", ".j2")
+
+# (size, mtime_ns, inode, mode): what the warm planner compares
+Stat = tuple[int, int, int, int]
+
+
+@dataclass
+class PackageDir:
+    tree: str  # absolute tree root
+    rel: str  # folder relative to the tree root, "" for the root itself
+    spec_files: list[str]  # definition.yaml / collection.yaml present
+    build_file: str | None
+    finalize: bool
+    ignore: list[str] = field(default_factory=list)  # .orchignore patterns
+    context: list[str] = field(default_factory=list)  # files relative to the package folder
+    excluded: list[str] = field(default_factory=list)  # nested package folders etc., relative
+
+    @property
+    def path(self) -> str:
+        return os.path.join(self.tree, self.rel) if self.rel else self.tree
+
+    def display(self, name: str) -> str:
+        return f"{self.rel}/{name}" if self.rel else name
+
+
+@dataclass
+class TreeScan:
+    trees: list[str]
+    packages: list[PackageDir]
+    templates: list[str]  # absolute paths, walk order
+    stats: dict[str, Stat]  # absolute path -> stat of every regular file/symlink seen
+
+
+def scan(trees: list[str]) -> TreeScan:
+    roots = []
+    for tree in trees:
+        root = os.path.realpath(tree)
+        if not os.path.isdir(root):
+            raise SpecError(f"tree '{tree}' does not exist or is not a folder",
+                            reason=Reason.MISSING_FILE, hint="check the -t/--tree path")
+        roots.append(root)
+    result = TreeScan(roots, [], [], {})
+    for root in roots:
+        _walk(root, root, result, None)
+    return result
+
+
+def _walk(root: str, folder: str, out: TreeScan, owner: PackageDir | None) -> None:
+    """Depth-first, lexical. `owner` is the innermost package folder containing `folder`."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        raise SpecError(f"cannot read folder: {exc.strerror}", reason=Reason.MISSING_FILE,
+                        file=folder) from None
+    names = {e.name for e in entries}
+    is_templates = os.path.basename(folder) == "templates"
+    if owner is not None and (is_templates or any(n in names for n in SPEC_FILES)):
+        owner.excluded.append(os.path.relpath(folder, owner.path).replace(os.sep, "/"))
+    here = None if is_templates else owner
+    if not is_templates and any(n in names for n in SPEC_FILES):
+        rel = os.path.relpath(folder, root).replace(os.sep, "/")
+        here = PackageDir(root, "" if rel == "." else rel, [n for n in SPEC_FILES if n in names],
+                          next((b for b in BUILD_FILES if b in names), None),
+                          FINALIZE_FILE in names, ignore=_ignore_patterns(folder))
+        out.packages.append(here)
+    for entry in entries:
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if stat_mod.S_ISDIR(st.st_mode):
+            if entry.name not in SKIP_DIRS:
+                _walk(root, entry.path, out, here)
+            continue
+        out.stats[entry.path] = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode)
+        if is_templates:
+            if entry.name.lower().endswith(TEMPLATE_EXTS):
+                out.templates.append(entry.path)
+            continue
+        if here is None or (folder == here.path and entry.name in NOT_CONTEXT):
+            continue
+        relfile = os.path.relpath(entry.path, here.path).replace(os.sep, "/")
+        if not _ignored(relfile, here.ignore):
+            here.context.append(relfile)
+
+
+def _ignore_patterns(folder: str) -> list[str]:
+    """`.orchignore`: one glob a line, matched against the relative path or any of its parts."""
+    try:
+        with open(os.path.join(folder, IGNORE_FILE), encoding="utf-8") as fh:
+            return [ln.strip().rstrip("/") for ln in fh if ln.strip() and not ln.startswith("#")]
+    except OSError:
+        return []
+
+
+def _ignored(relfile: str, patterns: list[str]) -> bool:
+    if not patterns:
+        return False
+    parts = relfile.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    return any(fnmatch.fnmatchcase(prefix, pat) or fnmatch.fnmatchcase(parts[i], pat)
+               for pat in patterns for i, prefix in enumerate(prefixes))

@@ -1,0 +1,177 @@
+"""LOAD: trees + values files → packages (definition + rendered, validated build spec).
+
+Knows YAML and templates; knows nothing of graphs, buildah or the store. A `LoadCache`
+(injected; `orchestrator.planstate` persists one) lets an unchanged package folder skip
+reading, rendering and parsing entirely: the warm planner's main saving.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import xxhash
+
+from orchestrator.errors import Reason, SpecError
+from orchestrator.model import Package
+from orchestrator.spec import discover, parse, values as values_mod, yamlload
+
+SCHEMA = "orch-load-1"
+# `.Values.x`, `Values["x"]` (Jinja2), `index .Values "x"`: which values a template can use
+_VALUE_REF = re.compile(r"Values\.(\w+)|Values\[\s*[\"'](\w+)|index\s+\$?\.Values\s+\"(\w+)")
+
+
+def value_refs(text: str) -> set[str]:
+    return {a or b or c for a, b, c in _VALUE_REF.findall(text)}
+
+
+class LoadCache(Protocol):
+    def get_dir(self, path: str, sig: list[Any]) -> dict[str, Any] | None: ...
+    def put_dir(self, path: str, sig: list[Any], entry: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class Loaded:
+    packages: list[Package]
+    scan: discover.TreeScan
+    values: dict[str, Any]
+    values_digest: str
+    templates_digest: str
+    warnings: list[str] = field(default_factory=list)
+    rendered: int = 0  # package folders rendered (not served from the cache)
+
+
+def display(path: str) -> str:
+    """How a file is named in messages: relative to the working directory."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # pragma: no cover - other drive on Windows
+        return path
+
+
+def read_text(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read(yamlload.MAX_BYTES + 1)
+    except OSError as exc:
+        raise SpecError(f"cannot read: {exc.strerror}", reason=Reason.MISSING_FILE,
+                        file=display(path)) from None
+    except UnicodeDecodeError:
+        raise SpecError("not UTF-8 text", reason=Reason.INVALID_SPEC, file=display(path)) from None
+
+
+def load(trees: list[str], values_files: list[str], cache: LoadCache | None = None) -> Loaded:
+    scan = discover.scan(trees)
+    values, values_digest = values_mod.load_values(values_files)
+    templates = [(p, read_text(p)) for p in scan.templates]
+    tdigest = xxhash.xxh3_128()
+    for path, text in templates:
+        tdigest.update(os.path.basename(path).encode() + b"\0" + text.encode() + b"\0")
+    loaded = Loaded([], scan, values, values_digest, tdigest.hexdigest())
+    template_refs = set().union(*(value_refs(t) for _, t in templates))
+    renderer = None
+    seen: dict[str, str] = {}
+    for pdir in scan.packages:
+        names = [*pdir.spec_files, *([pdir.build_file] if pdir.build_file else []),
+                 *(["finalize.yaml"] if pdir.finalize else [])]
+        sig = [SCHEMA, loaded.templates_digest, values_digest,
+               [[n, *scan.stats.get(os.path.join(pdir.path, n), ())] for n in names]]
+        entry = cache.get_dir(pdir.path, sig) if cache is not None else None
+        if entry is None:
+            if renderer is None:
+                from orchestrator.spec.render import Renderer  # jinja2 only when rendering
+
+                renderer = Renderer([(display(p), t) for p, t in templates])
+            entry = _render_dir(pdir, values, renderer)
+            loaded.rendered += 1
+            if cache is not None:
+                cache.put_dir(pdir.path, sig, entry)
+        loaded.warnings.extend(entry["warnings"])
+        for item in entry["items"]:
+            pkg = _package(pdir, item, loaded.warnings, values, template_refs)
+            if pkg.id in seen:
+                raise SpecError(f"package {pkg.id} is defined twice (also in {seen[pkg.id]})",
+                                reason=Reason.DUPLICATE_PACKAGE, file=item["source"],
+                                hint="rename or remove one of them")
+            seen[pkg.id] = item["source"]
+            loaded.packages.append(pkg)
+    return loaded
+
+
+def _render_dir(pdir: discover.PackageDir, values: dict[str, Any], renderer: Any) -> dict[str, Any]:
+    """Read, parse and render one package folder into a JSON-able cache entry."""
+    warnings: list[str] = []
+    stanzas: list[tuple[str, dict[str, Any]]] = []
+    for name in pdir.spec_files:
+        path = os.path.join(pdir.path, name)
+        doc = yamlload.load(read_text(path), display(path))
+        if name == "collection.yaml":
+            if not isinstance(doc, dict) or not isinstance(doc.get("packages"), list):
+                raise SpecError("a collection needs a 'packages:' list", reason=Reason.INVALID_SPEC,
+                                file=display(path))
+            stanzas.extend((display(path), s) for s in doc["packages"])
+        else:
+            stanzas.append((display(path), doc))
+    build_text = build_path = None
+    if pdir.build_file:
+        build_path = os.path.join(pdir.path, pdir.build_file)
+        build_text = read_text(build_path)
+    finalize = None
+    if pdir.finalize:
+        fpath = os.path.join(pdir.path, "finalize.yaml")
+        ftext = read_text(fpath)
+        finalize = {"template": ftext} if "{{" in ftext else yamlload.load(ftext, display(fpath))
+    items = []
+    for source, stanza in stanzas:
+        parse.package_ref(stanza, source)  # identity errors surface before rendering
+        doc = None
+        if build_text is not None and build_path is not None:
+            shown = display(build_path)
+            rendered = renderer.render(shown, build_text, values_mod.package_values(stanza, values))
+            doc = yamlload.load(rendered, shown)
+        items.append(_jsonable({"source": source, "stanza": stanza, "doc": doc,
+                                "refs": sorted(value_refs(build_text or "")),
+                                "build_file": display(build_path) if build_path else None,
+                                "finalize": finalize}))
+    return {"items": items, "warnings": warnings}
+
+
+def _jsonable(obj: dict[str, Any]) -> dict[str, Any]:
+    """Round-trip through JSON so cold and warm loads see identical data (dates → strings)."""
+    result: dict[str, Any] = json.loads(json.dumps(obj, default=str))
+    return result
+
+
+def _package(pdir: discover.PackageDir, item: dict[str, Any], warnings: list[str],
+             values: dict[str, Any], template_refs: set[str]) -> Package:
+    stanza, source = item["stanza"], item["source"]
+    own = values_mod.package_values(stanza, values)
+    used = {k: own[k] for k in sorted(template_refs.union(item["refs"])) if k in own}
+    ref = parse.package_ref(stanza, source)
+    spec = None
+    canonical = ""
+    if item["build_file"] is not None:
+        spec = parse.build_spec(item["doc"], item["build_file"], warnings)
+        canonical = json.dumps(item["doc"], sort_keys=True, separators=(",", ":"))
+    provides = parse.dep_refs(stanza.get("provides"), "provides", source)
+    conflicts = parse.dep_refs(stanza.get("conflicts"), "conflicts", source)
+    if spec is not None:
+        provides = spec.provides or provides
+        conflicts = spec.conflicts or conflicts
+    return Package(
+        ref=ref,
+        definition=stanza,
+        spec=spec,
+        tree=pdir.tree,
+        directory=pdir.rel,
+        source_file=source,
+        provides=provides,
+        conflicts=conflicts,
+        runtime_requires=parse.dep_refs(stanza.get("requires"), "requires", source),
+        hidden=bool(stanza.get("hidden")),
+        finalize=item["finalize"],
+        rendered=canonical,
+        values_used=used,
+    )
