@@ -1,7 +1,11 @@
 """Generate a large luet-format tree: N packages, a Go template in every build.yaml,
 shared `templates/`, collections, plain and final-image dependencies, a values file.
 
-    python benchmarks/gen_tree.py DIR [--packages 10000] [--seed 1]
+Every build.yaml is distinct, as in a real tree: a package-specific step and one of several
+template shapes (so neither a cache keyed on the text nor one keyed on the actions makes
+rendering trivially cheap). `--identical` writes the same text everywhere instead.
+
+    python benchmarks/gen_tree.py DIR [--packages 10000] [--seed 1] [--identical]
 """
 from __future__ import annotations
 
@@ -35,8 +39,43 @@ steps:
 {{- end }}
 """
 
+# Extra blocks mixed into the per-package texts: different actions, not only different literals.
+VARIANTS = (
+    "",
+    """prelude:
+- curl -fsSL https://example.org/{{ .Values.name }}-{{ .Values.version }}.tar.gz -o src.tgz
+- tar xzf src.tgz
+""",
+    """{{ if .Values.final }}unpack: true
+{{ end }}includes:
+- /usr/bin/{{ .Values.name }}
+- /usr/share/{{ .Values.name | default "x" }}/.*
+""",
+    """excludes:
+- ^/usr/share/doc
+{{- range $i, $e := until 2 }}
+- ^/var/cache/{{ $.Values.name }}-{{ $i }}
+{{- end }}
+""",
+    """prelude:
+{{- if eq .Values.arch "x86_64" }}
+- echo "install_weak_deps=False" >> /etc/dnf/dnf.conf
+{{- end }}
+- ./bootstrap --arch {{ .Values.arch }} --jobs {{ .Values.jobs }}
+""",
+)
 
-def generate(root: str, packages: int, seed: int = 1) -> None:
+
+def build_text(index: int, rng: random.Random, identical: bool) -> str:
+    """The build.yaml of package `index`: distinct unless `identical`."""
+    if identical:
+        return BUILD
+    step = (f"- ./configure --prefix=/usr --enable-feature-{index} && make check-{rng.randrange(1000)}\n"
+            f"- install -m 0755 build/tool{index} /usr/bin/tool{index}\n")
+    return BUILD + step + VARIANTS[rng.randrange(len(VARIANTS))]
+
+
+def generate(root: str, packages: int, seed: int = 1, identical: bool = False) -> None:
     rng = random.Random(seed)
     tree = os.path.join(root, "packages")
     os.makedirs(os.path.join(tree, "templates"), exist_ok=True)
@@ -68,7 +107,7 @@ def generate(root: str, packages: int, seed: int = 1) -> None:
             with open(os.path.join(folder, "definition.yaml"), "w") as fh:
                 fh.write("\n".join(ln[4:] if ln.startswith("    ") else ln[4:] for ln in stanzas[0].splitlines()) + "\n")
         with open(os.path.join(folder, "build.yaml"), "w") as fh:
-            fh.write(BUILD)
+            fh.write(build_text(i, rng, identical))
         with open(os.path.join(folder, "patch.diff"), "w") as fh:
             fh.write(f"--- a\n+++ b\n@@ {i} @@\n")
         made.extend((cat, n) for n in names)
@@ -80,8 +119,9 @@ def main() -> None:
     ap.add_argument("dir")
     ap.add_argument("--packages", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--identical", action="store_true", help="the same build.yaml text everywhere")
     args = ap.parse_args()
-    generate(args.dir, args.packages, args.seed)
+    generate(args.dir, args.packages, args.seed, args.identical)
 
 
 if __name__ == "__main__":

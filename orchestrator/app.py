@@ -3,14 +3,16 @@ load → graph → keys → plan (→ schedule/execute → store). The CLI calls
 """
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from orchestrator.errors import UsageError, GraphError, Reason
-from orchestrator.keys import KeyInputs, input_key
+from orchestrator.keys import KEY_SCHEMA, KeyInputs, input_key
 from orchestrator.model import Package
-from orchestrator.plan import EmptyStore, Plan, StoreView, explanation, make_plan
+from orchestrator.plan import EmptyStore, LazyJSON, Plan, StoreView, explanation, make_plan
 from orchestrator.planstate import PlanState, config_id
 from orchestrator.spec import load as load_mod
 from orchestrator.spec.discover import PackageDir
@@ -18,25 +20,50 @@ from orchestrator.spec.discover import PackageDir
 
 @dataclass
 class Planned:
-    """A plan plus what the later stages need (packages, graph, key inputs)."""
+    """A plan plus what the later stages need (packages, graph, key inputs).
+
+    From the no-change fast path, `packages` and `contexts` are loaded on first use, and
+    `inputs` decoded per package on first use."""
 
     plan: Plan
-    packages: dict[str, Package]
-    inputs: dict[str, KeyInputs]
+    packages: Mapping[str, Package]
+    inputs: Mapping[str, KeyInputs]
     keys: dict[str, str]
     order: list[str]
     deps: dict[str, list[str]]
     kinds: dict[tuple[str, str], tuple[str, ...]]
-    contexts: dict[str, PackageDir]
+    contexts: Mapping[str, PackageDir]
     warnings: list[str] = field(default_factory=list)
     rendered: int = 0
 
 
-def image_ref(pkg: Package, resolved: Callable[[str], str | None]) -> str:
+class _Deferred(Mapping[str, Any]):
+    """A mapping computed by `load` the first time anything looks into it."""
+
+    def __init__(self, load: Callable[[], Mapping[str, Any]]) -> None:
+        self._load = load
+        self._data: Mapping[str, Any] | None = None
+
+    def _get(self) -> Mapping[str, Any]:
+        if self._data is None:
+            self._data = self._load()
+        return self._data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+
+def image_ref(pkg: Package, resolved: Callable[[str, str], str | None]) -> str:
     """The base image as it enters the key: as written, plus its digest once resolved."""
     if pkg.spec is None or not pkg.spec.image:
         return ""
-    digest = resolved(pkg.spec.image)
+    digest = resolved(pkg.spec.image, pkg.tree)
     return f"{pkg.spec.image}@{digest}" if digest else pkg.spec.image
 
 
@@ -47,17 +74,45 @@ def compute(
     *,
     targets: list[str] | None = None,
     store: StoreView | None = None,
-    resolved_image: Callable[[str], str | None] = lambda ref: None,
+    resolved_image: Callable[[str, str], str | None] = lambda ref, tree: None,
 ) -> Planned:
-    """Load, resolve, key and plan. `store` answers "is this key cached?"."""
+    """Load, resolve, key and plan. `store` answers "is this key cached?".
+
+    When no file changed since the last plan of this configuration (same stat data, values,
+    templates and base image digests), the stored result is used as is: nothing is read,
+    rendered or parsed again.
+    """
     if not trees:
         raise UsageError("no tree given", hint="pass -t/--tree DIR")
     state = PlanState(cache_dir, config_id(trees, values))
-    loaded = load_mod.load(trees, values, cache=state)
-    from orchestrator.graph import build_graph  # networkx only when needed
+    prep = load_mod.prepare(trees, values)
+    sig = load_mod.signature(prep, state.settled, str(KEY_SCHEMA), "\0".join(targets or ()))
+    hit = state.get_result(sig) if sig else None
+    if hit is not None and all(resolved_image(ref, tree) == digest for ref, tree, digest in hit["images"]):
+        return _from_result(hit, store or EmptyStore(),
+                            lambda: _compute(prep, state, targets, store, resolved_image)[0])
+    planned, result = _compute(prep, state, targets, store, resolved_image)
+    if sig:
+        state.put_result(sig, result)
+    state.save()
+    return planned
 
-    packages = loaded.packages
-    graph = build_graph(packages)
+
+def _compute(prep: load_mod.Prepared, state: PlanState, targets: list[str] | None,
+             store: StoreView | None, resolved_image: Callable[[str, str], str | None],
+             ) -> tuple[Planned, dict[str, Any]]:
+    """The full path: packages from the load cache or rendered, graph, keys, plan."""
+    loaded = load_mod.load(prep.scan.trees, [], cache=state, prepared=prep)
+    from orchestrator.graph import build_graph
+
+    images: dict[tuple[str, str], str | None] = {}
+
+    def resolve(ref: str, tree: str) -> str | None:
+        if (ref, tree) not in images:
+            images[(ref, tree)] = resolved_image(ref, tree)
+        return images[(ref, tree)]
+
+    graph = build_graph(loaded.packages)
     by_dir = {(p.tree, p.rel): p for p in loaded.scan.packages}
     order = graph.order()
     if targets:
@@ -69,6 +124,7 @@ def compute(
     deps: dict[str, list[str]] = {}
     kinds: dict[tuple[str, str], tuple[str, ...]] = {}
     contexts: dict[str, PackageDir] = {}
+    specs: dict[str, str] = {}
     for node in order:
         pkg = graph.packages[node]
         pdir = by_dir[(pkg.tree, pkg.directory)]
@@ -85,18 +141,48 @@ def compute(
         for dep in deps[node]:
             kinds[(dep, node)] = graph.kinds(dep, node)
             dep_entries.append((",".join(kinds[(dep, node)]), dep, keys[dep]))
-        inp = KeyInputs(node, pkg.rendered, files, image_ref(pkg, resolved_image), tuple(dep_entries))
+        inp = KeyInputs(node, pkg.rendered, files, image_ref(pkg, resolve), tuple(dep_entries))
         inputs[node] = inp
         keys[node] = input_key(inp)
         explanations[node] = explanation(keys[node], inp, pkg.directory, pkg.values_used)
-    specs = {n: (graph.packages[n].spec.raw if graph.packages[n].spec else {}) for n in order}
-    plan = make_plan(order, inputs, keys, specs, explanations, store or EmptyStore())
-    state.save()
-    return Planned(plan, graph.packages, inputs, keys, order, deps, kinds, contexts,
-                   loaded.warnings, loaded.rendered)
+        specs[node] = json.dumps(pkg.spec.raw if pkg.spec else {})
+    plan = make_plan(order, deps, inputs, keys, specs, explanations, store or EmptyStore())
+    planned = Planned(plan, graph.packages, inputs, keys, order, deps, kinds, contexts,
+                      loaded.warnings, loaded.rendered)
+    result = {
+        "images": [[ref, tree, digest] for (ref, tree), digest in images.items()],
+        "warnings": loaded.warnings,
+        "order": order,
+        "nodes": {n: [keys[n], deps[n], [",".join(kinds[(d, n)]) for d in deps[n]], specs[n],
+                      json.dumps(explanations[n])] for n in order},
+    }
+    return planned, result
 
 
-def select(targets: list[str], packages: dict[str, Package]) -> list[str]:
+def _from_result(result: dict[str, Any], store: StoreView,
+                 full: Callable[[], Planned]) -> Planned:
+    """The no-change fast path: the stored plan inputs, planned against the store as it is now."""
+    nodes: dict[str, list[Any]] = result["nodes"]
+    order: list[str] = result["order"]
+    keys = {n: nodes[n][0] for n in order}
+    deps = {n: nodes[n][1] for n in order}
+    kinds = {(d, n): tuple(k.split(",")) for n in order for d, k in zip(nodes[n][1], nodes[n][2])}
+    texts = {n: nodes[n][4] for n in order}
+    explanations = LazyJSON(texts)
+    inputs = LazyJSON(texts, KeyInputs.from_json)
+    plan = make_plan(order, deps, inputs, keys, {n: nodes[n][3] for n in order}, explanations, store)
+    once: list[Planned] = []
+
+    def loaded() -> Planned:
+        if not once:
+            once.append(full())
+        return once[0]
+
+    return Planned(plan, _Deferred(lambda: loaded().packages), inputs, keys, order, deps, kinds,
+                   _Deferred(lambda: loaded().contexts), list(result["warnings"]), 0)
+
+
+def select(targets: list[str], packages: Mapping[str, Package]) -> list[str]:
     """`cat/name`, `cat/name@version` or `name` → package ids (highest version for a family)."""
     from orchestrator import versions
 
@@ -135,8 +221,10 @@ def open_store(cache_dir: str | None) -> StoreView | None:
 def plan(trees: list[str], values: list[str], cache_dir: str | None,
          *, targets: list[str] | None = None) -> Planned:
     """`orch plan`: compute against the store in `cache_dir`."""
+    from orchestrator import images
+
     store = open_store(cache_dir)
-    resolved = store.image_digest if store is not None else (lambda ref: None)
+    resolved = images.resolver(store.image_digests() if store is not None else None)
     try:
         return compute(trees, values, cache_dir, targets=targets, store=store, resolved_image=resolved)
     finally:
@@ -197,3 +285,79 @@ def write_svg(dot: str, path: str) -> None:
     from orchestrator import graphviz
 
     graphviz.to_svg(dot, path)
+
+
+@dataclass
+class BuildReport:
+    results: dict[str, Any]  # node -> scheduler.NodeResult, in build order
+    keys: dict[str, str]
+    logs: dict[str, str]
+    artifacts: dict[str, str]
+    warnings: list[str]
+    failures: list[str]
+    cancelled: bool = False
+
+    def counts(self) -> dict[str, int]:
+        out = {"built": 0, "cached": 0, "failed": 0, "skipped": 0, "cancelled": 0}
+        for result in self.results.values():
+            out[result.outcome.value] += 1
+        return out
+
+    @property
+    def exit_code(self) -> int:
+        if self.cancelled:
+            return 130
+        return 1 if self.failures else 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"packages": [
+            {"id": node, "key": self.keys[node],
+             "outcome": "skipped" if r.outcome.value == "cancelled" else r.outcome.value,
+             "artifact": self.artifacts.get(node), "log": self.logs.get(node),
+             "seconds": round(r.seconds, 3)}
+            for node, r in self.results.items()]}
+
+
+def build(trees: list[str], values: list[str], cache_dir: str, *, targets: list[str] | None = None,
+          jobs: int = 1, keep_going: bool = False, isolation: str = "chroot",
+          runtime: str | None = None, system_storage: bool = False, pull: bool = False,
+          reporter: Any = None) -> BuildReport:
+    """`orch build`: plan, then run the scheduler over the plan with real buildah builds."""
+    import threading
+
+    from orchestrator import images, scheduler
+    from orchestrator.backend.adapter import BuildahBackend
+    from orchestrator.execute import Executor
+    from orchestrator.storeview import StoreAdapter
+
+    os.makedirs(cache_dir, exist_ok=True)
+    store = StoreAdapter.open(cache_dir, create=True)
+    backend = BuildahBackend(cache_dir, isolation=isolation, runtime=runtime,
+                             system_storage=system_storage)
+    try:
+        resolve = images.resolver(store.image_digests(), pull=backend.resolve_image, refresh=pull,
+                                  strict=True)
+        planned = compute(trees, values, cache_dir, targets=targets, store=store, resolved_image=resolve)
+        located = {p.spec.image: images.locate(p.spec.image, p.tree)
+                   for p in planned.packages.values() if p.spec is not None and p.spec.image}
+        work_root = os.path.join(cache_dir, "work")
+        os.makedirs(work_root, exist_ok=True)
+        cancel = threading.Event()
+        executor = Executor(planned, store, backend, work_root, os.path.join(cache_dir, "logs"),
+                            located, cancel)
+        nodes = {n: planned.deps[n] for n in planned.order}
+        with scheduler.install_signal_handlers(cancel), store.pin(list(planned.keys.values())):
+            results = scheduler.run(nodes, executor.work, jobs=jobs, keep_going=keep_going,
+                                    reporter=reporter, cancel=cancel)
+    finally:
+        backend.close()
+        store.close()
+    failures = []
+    for node, result in results.items():
+        if result.outcome.value == "failed":
+            log = executor.logs.get(node)
+            where = f" (log: {log})" if log else ""
+            failures.append(f"{node} failed: {result.error}{where}")
+    artifacts = {n: r.artifact for n, r in executor.records.items()}
+    return BuildReport(results, planned.keys, executor.logs, artifacts, planned.warnings, failures,
+                       cancelled=cancel.is_set())

@@ -98,8 +98,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=2) if args.json else app.format_explain(doc))
         return 0
     if args.json:
-        json.dump(planned.plan.to_json(), sys.stdout, indent=1)
-        sys.stdout.write("\n")
+        planned.plan.write_json(sys.stdout)
         return 0
     rows = [(i.id, i.action, i.key[:12], "; ".join(i.reasons)) for i in planned.plan.items]
     width = max((len(r[0]) for r in rows), default=7)

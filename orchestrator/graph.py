@@ -1,17 +1,19 @@
-"""RESOLVE: packages → one global networkx DAG of build dependencies.
+"""RESOLVE: packages → one global DAG of build dependencies.
 
 Edges point from a dependency to its dependent (so a topological order is a build order)
 and carry the kinds of the dependency: `requires` (plain chain), `final` (under
 `requires_final_images`), `runtime` (runtime closure of a final-image dependency, whose
 artefacts are composed too) and `copy`. Selectors resolve to the highest satisfying
 version (`orchestrator.versions`); a `provides` entry substitutes its provider, as in luet.
+
+Plain dicts, no graph library: importing networkx alone costs more than a warm plan may.
 """
 from __future__ import annotations
 
+import dataclasses
+import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-import networkx as nx
 
 from orchestrator import versions
 from orchestrator.errors import GraphError, Reason
@@ -22,32 +24,57 @@ KINDS = ("requires", "final", "runtime", "copy")
 
 @dataclass
 class PackageGraph:
-    graph: nx.DiGraph  # node id -> attribute "pkg"; edge dep -> dependent, attribute "kinds"
     packages: dict[str, Package]
+    preds: dict[str, dict[str, tuple[str, ...]]]  # node -> {dependency: kinds}
+    succs: dict[str, set[str]]  # node -> its direct dependents
 
     def deps(self, node: str) -> list[str]:
         """Direct build dependencies, sorted by id."""
-        return sorted(self.graph.predecessors(node))
+        return sorted(self.preds[node])
 
     def kinds(self, dep: str, node: str) -> tuple[str, ...]:
-        kinds: tuple[str, ...] = self.graph.edges[dep, node]["kinds"]
-        return kinds
+        return self.preds[node][dep]
 
     def order(self) -> list[str]:
         """Build order: dependencies first, ties by id (deterministic)."""
-        return list(nx.lexicographical_topological_sort(self.graph))
+        order = _kahn(self.preds, self.succs)
+        assert len(order) == len(self.preds), "cycle (build_graph checks for cycles)"
+        return order
 
     def closure(self, targets: Iterable[str]) -> set[str]:
-        nodes: set[str] = set()
-        for target in targets:
-            if target not in nodes:
-                nodes.add(target)
-                nodes |= nx.ancestors(self.graph, target)
-        return nodes
+        """The targets and everything they depend on."""
+        return _reach(targets, self.preds)
 
     def dependents(self, node: str) -> set[str]:
-        result: set[str] = nx.descendants(self.graph, node)
-        return result
+        """Everything that depends on `node`, transitively (without `node`)."""
+        return _reach([node], self.succs) - {node}
+
+
+def _kahn(preds: dict[str, dict[str, tuple[str, ...]]], succs: dict[str, set[str]]) -> list[str]:
+    """Lexicographically smallest topological order of the nodes not on or behind a cycle."""
+    indegree = {node: len(p) for node, p in preds.items()}
+    ready = [node for node, d in indegree.items() if d == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        node = heapq.heappop(ready)
+        order.append(node)
+        for user in succs[node]:
+            indegree[user] -= 1
+            if indegree[user] == 0:
+                heapq.heappush(ready, user)
+    return order
+
+
+def _reach(starts: Iterable[str], edges: dict[str, dict[str, tuple[str, ...]]] | dict[str, set[str]]) -> set[str]:
+    seen: set[str] = set()
+    stack = list(starts)
+    while stack:
+        node = stack.pop()
+        if node not in seen:
+            seen.add(node)
+            stack.extend(n for n in edges[node] if n not in seen)
+    return seen
 
 
 class Resolver:
@@ -68,6 +95,13 @@ class Resolver:
         except ValueError as exc:
             raise GraphError(f"{owner.id}: {exc}", reason=Reason.INVALID_SPEC,
                              file=owner.source_file) from None
+
+    def replacement(self, pkg: Package) -> Package | None:
+        """Another package whose `provides` covers this one (luet substitutes it on lookup)."""
+        for prov_sel, provider in self.providers.get(pkg.ref.family, ()):
+            if provider.id != pkg.id and versions.matches(prov_sel, pkg.ref.version):
+                return provider
+        return None
 
     def resolve(self, dep: DepRef, owner: Package) -> Package:
         sel = self._sel(dep, owner)
@@ -92,10 +126,10 @@ class Resolver:
 def build_graph(packages: list[Package]) -> PackageGraph:
     """One DAG for every package of every tree; errors show the offending chain."""
     resolver = Resolver(packages)
-    graph = nx.DiGraph()
+    # A package provided by another is replaced by it, as luet's lookups do: it is built from
+    # the provider's spec and folder (cOS: utils/installer → system/cos-wrapper).
+    packages = [_replaced(p, r) if (r := resolver.replacement(p)) is not None else p for p in packages]
     by_id = {p.id: p for p in packages}
-    for pkg in packages:
-        graph.add_node(pkg.id)
     edges: dict[tuple[str, str], set[str]] = {}
 
     def add(dep: Package, pkg: Package, kind: str) -> None:
@@ -118,16 +152,38 @@ def build_graph(packages: list[Package]) -> PackageGraph:
         for copy in spec.copy:
             if copy.package is not None:
                 add(resolver.resolve(copy.package, pkg), pkg, "copy")
+    preds: dict[str, dict[str, tuple[str, ...]]] = {node: {} for node in by_id}
+    succs: dict[str, set[str]] = {node: set() for node in by_id}
     for (src, dst), kinds in edges.items():
-        graph.add_edge(src, dst, kinds=tuple(k for k in KINDS if k in kinds))
-    if not nx.is_directed_acyclic_graph(graph):
-        cycle = nx.find_cycle(graph)  # edges dep -> dependent; show "X requires Y requires …"
-        nodes = [cycle[0][0], *(v for _, v in cycle)][::-1]
-        chain = " → ".join(nodes)
+        preds[dst][src] = tuple(k for k in KINDS if k in kinds)
+        succs[src].add(dst)
+    if len(_kahn(preds, succs)) != len(preds):
+        nodes = _find_cycle(preds, succs)
         first = by_id[nodes[0]]
-        raise GraphError(f"dependency cycle (A → B: A requires B): {chain}", reason=Reason.CIRCULAR_DEPENDENCY,
-                         file=first.source_file, hint="break the cycle in one of these build specs")
-    return PackageGraph(graph, by_id)
+        raise GraphError(f"dependency cycle (A → B: A requires B): {' → '.join(nodes)}",
+                         reason=Reason.CIRCULAR_DEPENDENCY, file=first.source_file,
+                         hint="break the cycle in one of these build specs")
+    return PackageGraph(by_id, preds, succs)
+
+
+def _replaced(pkg: Package, provider: Package) -> Package:
+    return dataclasses.replace(pkg, spec=provider.spec, tree=provider.tree, directory=provider.directory,
+                               rendered=provider.rendered, values_used=provider.values_used)
+
+
+def _find_cycle(preds: dict[str, dict[str, tuple[str, ...]]], succs: dict[str, set[str]]) -> list[str]:
+    """A cycle as [A, B, …, A] where each requires the next (deterministic: smallest ids)."""
+    done = set(_kahn(preds, succs))
+    left = {node: sorted(d for d in p if d not in done) for node, p in preds.items() if node not in done}
+    # every node left has a dependency left: walk dependencies until one repeats
+    path: list[str] = []
+    where: dict[str, int] = {}
+    node = min(left)
+    while node not in where:
+        where[node] = len(path)
+        path.append(node)
+        node = left[node][0]
+    return [*path[where[node]:], node]
 
 
 def _runtime_closure(root: Package, resolver: Resolver) -> list[Package]:

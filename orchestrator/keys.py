@@ -61,9 +61,16 @@ def input_key(inputs: KeyInputs) -> str:
     return _digest("input", inputs)
 
 
-def output_key(inputs: KeyInputs, dep_outputs: dict[str, str]) -> str:
-    """The early-cutoff key: same own inputs, dependencies' output digests instead of keys."""
-    deps = tuple((kinds, dep, dep_outputs[dep]) for kinds, dep, _ in inputs.deps)
+def edge_output(kinds: str, output: dict[str, str]) -> str:
+    """What a dependent consumes of a dependency: its package image (plain `requires`, `copy`)
+    or its artefact (`requires_final_images` and their runtime closure)."""
+    return ",".join(output.get("image", "") if kind in ("requires", "copy") else output.get("artifact", "")
+                    for kind in kinds.split(","))
+
+
+def output_key(inputs: KeyInputs, dep_outputs: dict[str, dict[str, str]]) -> str:
+    """The early-cutoff key: same own inputs, dependencies' outputs instead of their keys."""
+    deps = tuple((kinds, dep, edge_output(kinds, dep_outputs[dep])) for kinds, dep, _ in inputs.deps)
     return _digest("output", KeyInputs(inputs.id, inputs.spec, inputs.files, inputs.image, deps))
 
 

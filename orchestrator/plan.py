@@ -6,18 +6,19 @@ real store, a test dict, or nothing at all.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 
 from orchestrator.keys import KeyInputs, output_key
 
 
 class StoreView(Protocol):
-    def output_of(self, key: str) -> str | None:
-        """Output digest of a valid store entry for this input key, else None."""
+    def output_of(self, key: str) -> dict[str, str] | None:
+        """Outputs ({"artifact", "image"} digests) of a valid store entry for this key, else None."""
 
-    def output_of_equivalent(self, okey: str) -> str | None:
-        """Output digest of a build with this early-cutoff (output) key, else None."""
+    def output_of_equivalent(self, okey: str) -> dict[str, str] | None:
+        """Outputs of a build with this early-cutoff (output) key, else None."""
 
     def last_build(self, package_id: str) -> dict[str, Any] | None:
         """The explanation recorded by the last build of this package, if any."""
@@ -26,10 +27,10 @@ class StoreView(Protocol):
 class EmptyStore:
     """Nothing built yet (planning without a store)."""
 
-    def output_of(self, key: str) -> str | None:
+    def output_of(self, key: str) -> dict[str, str] | None:
         return None
 
-    def output_of_equivalent(self, okey: str) -> str | None:
+    def output_of_equivalent(self, okey: str) -> dict[str, str] | None:
         return None
 
     def last_build(self, package_id: str) -> dict[str, Any] | None:
@@ -43,13 +44,30 @@ class PlanItem:
     action: str  # "build" | "cached"
     reasons: tuple[str, ...]
     build_deps: tuple[str, ...]
-    spec: dict[str, Any]
-    explanation: dict[str, Any] = field(compare=False)
-    output: str | None = None  # output digest when cached
+    # The rendered fields (luet's names), kept JSON-encoded: decoding 10,000 of them costs
+    # more than a whole warm plan may; `spec` decodes on demand.
+    spec_json: str
+    explanations: Mapping[str, dict[str, Any]] = field(compare=False, repr=False)
+    output: dict[str, str] | None = None  # outputs when cached
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        spec: dict[str, Any] = json.loads(self.spec_json)
+        return spec
+
+    @property
+    def explanation(self) -> dict[str, Any]:
+        return self.explanations[self.id]
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "key": self.key, "action": self.action, "reasons": list(self.reasons),
                 "build_deps": list(self.build_deps), "spec": self.spec}
+
+    def json_line(self) -> str:
+        """`to_json()` encoded, without decoding and re-encoding the spec."""
+        head = json.dumps({"id": self.id, "key": self.key, "action": self.action,
+                           "reasons": list(self.reasons), "build_deps": list(self.build_deps)})
+        return f'{head[:-1]}, "spec": {self.spec_json}}}'
 
 
 @dataclass(frozen=True)
@@ -59,11 +77,37 @@ class Plan:
     def to_json(self) -> dict[str, Any]:
         return {"packages": [item.to_json() for item in self.items]}
 
+    def write_json(self, out: TextIO) -> None:
+        """`to_json()` as text, one package a line (fast: specs are never decoded)."""
+        out.write('{"packages": [\n')
+        out.write(",\n".join(item.json_line() for item in self.items))
+        out.write("\n]}\n" if self.items else "]}\n")
+
     def counts(self) -> dict[str, int]:
         out = {"build": 0, "cached": 0}
         for item in self.items:
             out[item.action] += 1
         return out
+
+
+class LazyJSON(Mapping[str, Any]):
+    """A read-only mapping whose values are JSON texts, decoded (by `decode`) on first access."""
+
+    def __init__(self, texts: Mapping[str, str], decode: Callable[[Any], Any] = lambda doc: doc) -> None:
+        self._texts = texts
+        self._decode = decode
+        self._done: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._done:
+            self._done[key] = self._decode(json.loads(self._texts[key]))
+        return self._done[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._texts)
+
+    def __len__(self) -> int:
+        return len(self._texts)
 
 
 def explanation(key: str, inputs: KeyInputs, directory: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -73,22 +117,24 @@ def explanation(key: str, inputs: KeyInputs, directory: str, values: dict[str, A
 
 def make_plan(
     order: list[str],
-    inputs: dict[str, KeyInputs],
-    keys: dict[str, str],
-    specs: dict[str, dict[str, Any]],
-    explanations: dict[str, dict[str, Any]],
+    deps: Mapping[str, list[str]],
+    inputs: Mapping[str, KeyInputs],
+    keys: Mapping[str, str],
+    specs: Mapping[str, str],
+    explanations: Mapping[str, dict[str, Any]],
     store: StoreView,
 ) -> Plan:
-    outputs: dict[str, str] = {}
+    """`specs`: each package's rendered fields, JSON-encoded. Mappings may be lazy: inputs and
+    explanations are only looked at for packages the store cannot serve."""
+    outputs: dict[str, dict[str, str]] = {}
     actions: dict[str, str] = {}
     items = []
     for node in order:
-        inp, key = inputs[node], keys[node]
-        deps = tuple(dep for _, dep, _ in inp.deps)
+        key, node_deps = keys[node], tuple(deps[node])
         out = store.output_of(key)
         reasons: list[str] = []
-        if out is None and deps and all(d in outputs for d in deps):
-            out = store.output_of_equivalent(output_key(inp, outputs))
+        if out is None and node_deps and all(d in outputs for d in node_deps):
+            out = store.output_of_equivalent(output_key(inputs[node], outputs))
             if out is not None:
                 reasons.append("dependencies rebuilt to identical outputs: equivalent build in the store")
         if out is not None:
@@ -96,10 +142,11 @@ def make_plan(
             actions[node] = "cached"
         else:
             actions[node] = "build"
-            rebuilt = [d for d in deps if actions.get(d) == "build"]
-            reasons = why(store.last_build(node), explanations[node], rebuilt)
-        items.append(PlanItem(node, key, actions[node], tuple(reasons), deps, specs[node],
-                              explanations[node], out))
+            rebuilt = [d for d in node_deps if actions.get(d) == "build"]
+            prev = store.last_build(node)
+            reasons = why(prev, explanations[node] if prev is not None else {}, rebuilt)
+        items.append(PlanItem(node, key, actions[node], tuple(reasons), node_deps, specs[node],
+                              explanations, out))
     return Plan(tuple(items))
 
 

@@ -1,10 +1,13 @@
 """The warm planner's memory: per package folder, the rendered result; per context file,
 its digest — each trusted only while the files' stat data is unchanged.
 
-Stored as one JSON file per (trees, values files) configuration under `<cache>/plan/`,
-written atomically. Stat data can lie when a file is modified within the filesystem's
-timestamp granularity of the moment we looked at it ("racy git"): anything whose mtime is
-that close to when the state was written is treated as changed and read again.
+Stored as one file per (trees, values files) configuration under `<cache>/plan/`, written
+atomically: a JSON header line (schema, digest of the body) and a JSON body. A body that
+does not match its digest, or has the wrong shape, is ignored (a cold plan).
+
+Stat data can lie when a file is modified within the filesystem's timestamp granularity of
+the moment we read it ("racy git"): an entry whose files' mtimes are within `RACY_NS` of the
+start of the run that read them is not remembered, so the next run reads those files again.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ import xxhash
 
 from orchestrator import __version__
 
-STATE_SCHEMA = 1
+STATE_SCHEMA = 2
 RACY_NS = 2_000_000_000  # 2 s: coarser than any filesystem orch runs on (ext4/xfs: ns, FAT: 2 s)
 Stat = tuple[int, int, int, int]
 
@@ -36,7 +39,7 @@ class PlanState:
         self.dirs: dict[str, Any] = {}
         self.files: dict[str, Any] = {}
         self.result: dict[str, Any] | None = None
-        self.written_ns = 0
+        self.started_ns = time.time_ns()  # before anything is read: the racy bound of this run
         self.dirty = False
         self._used_dirs: set[str] = set()
         self._used_files: set[str] = set()
@@ -46,46 +49,57 @@ class PlanState:
     def _read(self) -> None:
         assert self.path
         try:
-            with open(self.path, encoding="utf-8") as fh:
-                doc = json.load(fh)
+            with open(self.path, "rb") as fh:
+                header_line, _, body = fh.read().partition(b"\n")
+            header = json.loads(header_line)
+            if (not isinstance(header, dict) or header.get("schema") != [STATE_SCHEMA, __version__]
+                    or header.get("digest") != xxhash.xxh3_128_hexdigest(body)):
+                return
+            doc = json.loads(body)
         except (OSError, ValueError):
             return  # missing or damaged: plan cold, rewrite it
-        if not isinstance(doc, dict) or doc.get("schema") != [STATE_SCHEMA, __version__]:
+        if not isinstance(doc, dict):
             return
-        self.dirs = doc.get("dirs") or {}
-        self.files = doc.get("files") or {}
-        self.result = doc.get("result")
-        self.written_ns = int(doc.get("written_ns") or 0)
+        dirs, files, result = doc.get("dirs"), doc.get("files"), doc.get("result")
+        if isinstance(dirs, dict) and isinstance(files, dict) and isinstance(result, (dict, type(None))):
+            self.dirs, self.files, self.result = dirs, files, result
 
-    def _trusted(self, mtime_ns: int) -> bool:
-        return mtime_ns < self.written_ns - RACY_NS
+    def settled(self, mtime_ns: int) -> bool:
+        """True when a file with this mtime cannot change unseen (it is not racy in this run)."""
+        return mtime_ns < self.started_ns - RACY_NS
 
     # -- LoadCache -------------------------------------------------------------------------
     def get_dir(self, path: str, sig: list[Any]) -> dict[str, Any] | None:
         self._used_dirs.add(path)
         hit = self.dirs.get(path)
-        if not hit or hit.get("sig") != json.loads(json.dumps(sig)):
-            return None
-        if not all(self._trusted(st[2]) for st in sig[-1] if len(st) > 2):
+        if not isinstance(hit, dict) or hit.get("sig") != json.dumps(sig):
             return None
         entry: dict[str, Any] = hit["entry"]
         return entry
 
     def put_dir(self, path: str, sig: list[Any], entry: dict[str, Any]) -> None:
+        """Remember a rendered folder, unless one of its files is racy (`sig[-1]`: [name, *stat])."""
         self._used_dirs.add(path)
-        self.dirs[path] = {"sig": sig, "entry": entry}
+        if all(self.settled(st[2]) for st in sig[-1] if len(st) > 2):
+            self.dirs[path] = {"sig": json.dumps(sig), "entry": entry}
+        else:
+            self.dirs.pop(path, None)
         self.dirty = True
 
     # -- context file digests ----------------------------------------------------------------
     def file_digest(self, path: str, st: Stat) -> str:
-        """`x:xxh3-128` (or `-:`, by the executable bit) of a file (a symlink: `l:target`), served from stat data when safe."""
+        """`x:xxh3-128` (or `-:`, by the executable bit) of a file (a symlink: `l:target`),
+        served from stat data when it was recorded for a non-racy file."""
         self._used_files.add(path)
         hit = self.files.get(path)
-        if hit and hit[:4] == list(st) and self._trusted(st[1]):
+        if isinstance(hit, list) and hit[:4] == list(st):
             digest: str = hit[4]
             return digest
         digest = hash_file(path, st)
-        self.files[path] = [*st, digest]
+        if self.settled(st[1]):
+            self.files[path] = [*st, digest]
+        else:
+            self.files.pop(path, None)
         self.dirty = True
         return digest
 
@@ -103,17 +117,17 @@ class PlanState:
         """Atomic rewrite; entries not used by this run are dropped so the state never grows."""
         if not self.path or not self.dirty:
             return
-        if self._used_dirs:
-            self.dirs = {k: v for k, v in self.dirs.items() if k in self._used_dirs}
-        if self._used_files:
-            self.files = {k: v for k, v in self.files.items() if k in self._used_files}
-        doc = {"schema": [STATE_SCHEMA, __version__], "written_ns": time.time_ns(),
-               "dirs": self.dirs, "files": self.files, "result": self.result}
+        self.dirs = {k: v for k, v in self.dirs.items() if k in self._used_dirs}
+        self.files = {k: v for k, v in self.files.items() if k in self._used_files}
+        body = json.dumps({"dirs": self.dirs, "files": self.files, "result": self.result},
+                          separators=(",", ":")).encode()
+        header = json.dumps({"schema": [STATE_SCHEMA, __version__],
+                             "digest": xxhash.xxh3_128_hexdigest(body)}).encode()
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(self.path), prefix=".state-")
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(doc, fh, separators=(",", ":"))
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(header + b"\n" + body)
             os.replace(tmp, self.path)
         except BaseException:
             os.unlink(tmp)

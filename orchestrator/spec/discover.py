@@ -36,7 +36,8 @@ class PackageDir:
     finalize: bool
     ignore: list[str] = field(default_factory=list)  # .orchignore patterns
     context: list[str] = field(default_factory=list)  # files relative to the package folder
-    excluded: list[str] = field(default_factory=list)  # nested package folders etc., relative
+    excluded: list[str] = field(default_factory=list)  # nested package/template folders, relative
+    ignored: list[str] = field(default_factory=list)  # files left out by .orchignore, relative
 
     @property
     def path(self) -> str:
@@ -103,8 +104,7 @@ def _walk(root: str, folder: str, out: TreeScan, owner: PackageDir | None) -> No
         if here is None or (folder == here.path and entry.name in NOT_CONTEXT):
             continue
         relfile = os.path.relpath(entry.path, here.path).replace(os.sep, "/")
-        if not _ignored(relfile, here.ignore):
-            here.context.append(relfile)
+        (here.ignored if _ignored(relfile, here.ignore) else here.context).append(relfile)
 
 
 def _ignore_patterns(folder: str) -> list[str]:

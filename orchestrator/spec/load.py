@@ -10,7 +10,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import xxhash
 
@@ -18,7 +18,7 @@ from orchestrator.errors import Reason, SpecError
 from orchestrator.model import Package
 from orchestrator.spec import discover, parse, values as values_mod, yamlload
 
-SCHEMA = "orch-load-1"
+SCHEMA = "orch-load-2"
 # `.Values.x`, `Values["x"]` (Jinja2), `index .Values "x"`: which values a template can use
 _VALUE_REF = re.compile(r"Values\.(\w+)|Values\[\s*[\"'](\w+)|index\s+\$?\.Values\s+\"(\w+)")
 
@@ -62,14 +62,45 @@ def read_text(path: str) -> str:
         raise SpecError("not UTF-8 text", reason=Reason.INVALID_SPEC, file=display(path)) from None
 
 
-def load(trees: list[str], values_files: list[str], cache: LoadCache | None = None) -> Loaded:
+@dataclass
+class Prepared:
+    """What every plan reads before looking at any package folder."""
+
+    scan: discover.TreeScan
+    values: dict[str, Any]
+    values_digest: str
+    templates: list[tuple[str, str]]  # (absolute path, text), walk order
+    templates_digest: str
+
+
+def prepare(trees: list[str], values_files: list[str]) -> Prepared:
+    """Walk the trees (stat data only), read the values files and the shared templates."""
     scan = discover.scan(trees)
     values, values_digest = values_mod.load_values(values_files)
     templates = [(p, read_text(p)) for p in scan.templates]
     tdigest = xxhash.xxh3_128()
     for path, text in templates:
         tdigest.update(os.path.basename(path).encode() + b"\0" + text.encode() + b"\0")
-    loaded = Loaded([], scan, values, values_digest, tdigest.hexdigest())
+    return Prepared(scan, values, values_digest, templates, tdigest.hexdigest())
+
+
+def signature(prep: Prepared, settled: Callable[[int], bool], *extra: str) -> str | None:
+    """A digest of everything a plan reads (every file's path and stat data, values, templates),
+    or None when a file's stat data cannot be trusted yet (modified too recently: racy)."""
+    h = xxhash.xxh3_128()
+    h.update("\0".join([SCHEMA, prep.values_digest, prep.templates_digest, *prep.scan.trees, *extra]).encode())
+    for path, st in prep.scan.stats.items():
+        if not settled(st[1]):
+            return None
+        h.update(f"\0{path}\1{st[0]},{st[1]},{st[2]},{st[3]}".encode())
+    return h.hexdigest()
+
+
+def load(trees: list[str], values_files: list[str], cache: LoadCache | None = None,
+         prepared: Prepared | None = None) -> Loaded:
+    prep = prepared or prepare(trees, values_files)
+    scan, values, values_digest, templates = prep.scan, prep.values, prep.values_digest, prep.templates
+    loaded = Loaded([], scan, values, values_digest, prep.templates_digest)
     template_refs = set().union(*(value_refs(t) for _, t in templates))
     renderer = None
     seen: dict[str, str] = {}
@@ -93,9 +124,9 @@ def load(trees: list[str], values_files: list[str], cache: LoadCache | None = No
             pkg = _package(pdir, item, loaded.warnings, values, template_refs)
             if pkg.id in seen:
                 raise SpecError(f"package {pkg.id} is defined twice (also in {seen[pkg.id]})",
-                                reason=Reason.DUPLICATE_PACKAGE, file=item["source"],
+                                reason=Reason.DUPLICATE_PACKAGE, file=pkg.source_file,
                                 hint="rename or remove one of them")
-            seen[pkg.id] = item["source"]
+            seen[pkg.id] = pkg.source_file
             loaded.packages.append(pkg)
     return loaded
 
@@ -111,9 +142,9 @@ def _render_dir(pdir: discover.PackageDir, values: dict[str, Any], renderer: Any
             if not isinstance(doc, dict) or not isinstance(doc.get("packages"), list):
                 raise SpecError("a collection needs a 'packages:' list", reason=Reason.INVALID_SPEC,
                                 file=display(path))
-            stanzas.extend((display(path), s) for s in doc["packages"])
+            stanzas.extend((pdir.display(name), s) for s in doc["packages"])
         else:
-            stanzas.append((display(path), doc))
+            stanzas.append((pdir.display(name), doc))
     build_text = build_path = None
     if pdir.build_file:
         build_path = os.path.join(pdir.path, pdir.build_file)
@@ -125,17 +156,23 @@ def _render_dir(pdir: discover.PackageDir, values: dict[str, Any], renderer: Any
         finalize = {"template": ftext} if "{{" in ftext else yamlload.load(ftext, display(fpath))
     items = []
     for source, stanza in stanzas:
-        parse.package_ref(stanza, source)  # identity errors surface before rendering
+        parse.package_ref(stanza, _shown(pdir, source))  # identity errors surface before rendering
         doc = None
         if build_text is not None and build_path is not None:
             shown = display(build_path)
             rendered = renderer.render(shown, build_text, values_mod.package_values(stanza, values))
             doc = yamlload.load(rendered, shown)
+        # names stay relative to the tree: the entry is cached, the working directory may change
         items.append(_jsonable({"source": source, "stanza": stanza, "doc": doc,
                                 "refs": sorted(value_refs(build_text or "")),
-                                "build_file": display(build_path) if build_path else None,
+                                "build_file": pdir.display(pdir.build_file) if pdir.build_file else None,
                                 "finalize": finalize}))
     return {"items": items, "warnings": warnings}
+
+
+def _shown(pdir: discover.PackageDir, rel: str) -> str:
+    """A tree-relative file name as messages show it (relative to the working directory)."""
+    return display(os.path.join(pdir.tree, rel))
 
 
 def _jsonable(obj: dict[str, Any]) -> dict[str, Any]:
@@ -146,14 +183,14 @@ def _jsonable(obj: dict[str, Any]) -> dict[str, Any]:
 
 def _package(pdir: discover.PackageDir, item: dict[str, Any], warnings: list[str],
              values: dict[str, Any], template_refs: set[str]) -> Package:
-    stanza, source = item["stanza"], item["source"]
+    stanza, source = item["stanza"], _shown(pdir, item["source"])
     own = values_mod.package_values(stanza, values)
     used = {k: own[k] for k in sorted(template_refs.union(item["refs"])) if k in own}
     ref = parse.package_ref(stanza, source)
     spec = None
     canonical = ""
     if item["build_file"] is not None:
-        spec = parse.build_spec(item["doc"], item["build_file"], warnings)
+        spec = parse.build_spec(item["doc"], _shown(pdir, item["build_file"]), warnings)
         canonical = json.dumps(item["doc"], sort_keys=True, separators=(",", ":"))
     provides = parse.dep_refs(stanza.get("provides"), "provides", source)
     conflicts = parse.dep_refs(stanza.get("conflicts"), "conflicts", source)

@@ -1,0 +1,206 @@
+"""Planning speed against the floor, in one run, every case a fresh subprocess.
+
+    python benchmarks/bench_plan.py [--packages 10000] [--repeat 3] [--identical] [--keep DIR] [--profile]
+
+Floor: a Python process that reads and `yaml.load(..., CSafeLoader)`s every definition.yaml,
+collection.yaml and build.yaml of the tree once (build.yaml texts are templates: a file
+that is not valid YAML before rendering counts with the time it took to fail). Cases:
+
+* cold: `orch plan --json` with an empty cache dir      goal <= 2.0 x floor
+* warm: the same again, nothing changed                  goal <= 0.25 x floor
+* edit: after a real change to one build.yaml            goal <= 0.3 x floor
+* peak RSS of every orch case                            goal <= 150 MB
+* the real cOS tree (green-x86_64), cold and warm       goal < 1 s
+
+The generated tree is backdated by an hour, as a checkout made earlier would be: files
+modified within 2 s of the planner's state write are re-read by design ("racy" stat data).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import gen_tree  # noqa: E402
+
+FLOOR = r"""
+import os, sys, yaml
+from yaml import CSafeLoader
+names = {"definition.yaml", "collection.yaml", "build.yaml"}
+ok = bad = 0
+for dirpath, dirs, files in os.walk(sys.argv[1]):
+    dirs.sort()
+    for name in sorted(files):
+        if name in names:
+            with open(os.path.join(dirpath, name), encoding="utf-8") as fh:
+                text = fh.read()
+            try:
+                yaml.load(text, Loader=CSafeLoader)
+                ok += 1
+            except yaml.YAMLError:
+                bad += 1
+print(ok, bad)
+"""
+
+
+@dataclass
+class Sample:
+    seconds: float
+    rss_mb: float
+    code: int
+    stderr: str
+
+
+def run(argv: list[str], *, cwd: str | None = None) -> Sample:
+    """One child process: wall time and its own peak RSS (os.wait4), stdout to /dev/null."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("ORCH_CACHE_DIR", None)
+    with open(os.devnull, "wb") as devnull, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=devnull, stderr=err,
+                                stdin=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        return Sample(seconds, usage.ru_maxrss / 1024, code, err.read().decode(errors="replace"))
+
+
+def orch_plan(tree: Path, values: Path, cache: Path, profile: str | None = None) -> Sample:
+    prof = ["-m", "cProfile", "-o", profile] if profile else []
+    sample = run([sys.executable, *prof, "-m", "orchestrator", "plan", "-t", str(tree), "--values",
+                  str(values), "--json", "--cache-dir", str(cache)])
+    if sample.code != 0:
+        raise SystemExit(f"orch plan failed ({sample.code}):\n{sample.stderr}")
+    return sample
+
+
+def backdate(root: Path, seconds: float = 3600) -> None:
+    when = time.time() - seconds
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            os.utime(os.path.join(dirpath, name), (when, when))
+
+
+def best(samples: list[Sample]) -> Sample:
+    """The fastest run (least disturbed), with the largest peak RSS seen."""
+    fastest = min(samples, key=lambda s: s.seconds)
+    return Sample(fastest.seconds, max(s.rss_mb for s in samples), fastest.code, "")
+
+
+def edit_one(tree: Path, index: int) -> Path:
+    """A real change to one build.yaml: one more step."""
+    builds = sorted(tree.glob("*/*/build.yaml"))
+    path = builds[(index * 7919) % len(builds)]
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(f"- echo benchmark edit {index}\n")
+    return path
+
+
+def profile_report(path: str, top: int = 25) -> None:
+    import pstats
+
+    print(f"\n--- profile {path} (cumulative, top {top}) ---")
+    pstats.Stats(path).sort_stats("cumulative").print_stats(top)
+    print(f"--- profile {path} (own time, top {top}) ---")
+    pstats.Stats(path).sort_stats("tottime").print_stats(top)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--packages", type=int, default=10_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--identical", action="store_true", help="the same build.yaml text in every package")
+    ap.add_argument("--keep", metavar="DIR", help="generate into DIR and keep it")
+    ap.add_argument("--profile", action="store_true", help="cProfile the cold, warm and edit cases")
+    ap.add_argument("--corpus", default=str(REPO.parent / "shared" / "corpus"))
+    args = ap.parse_args()
+
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="orch-bench-"))
+    try:
+        return bench(work, args)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def bench(work: Path, args: argparse.Namespace) -> int:
+    root = work / "gen"
+    if root.exists():
+        shutil.rmtree(root)
+    t0 = time.perf_counter()
+    gen_tree.generate(str(root), args.packages, identical=args.identical)
+    backdate(root)
+    tree, values = root / "packages", root / "values.yaml"
+    print(f"generated {args.packages} packages in {time.perf_counter() - t0:.1f}s "
+          f"({'identical' if args.identical else 'distinct'} build.yaml texts) under {root}")
+    prof = (lambda name: str(work / f"{name}.prof")) if args.profile else (lambda name: None)
+
+    floor = best([run([sys.executable, "-c", FLOOR, str(tree)]) for _ in range(args.repeat)])
+    rows: list[tuple[str, Sample, float | None, str]] = [("floor (read + YAML-parse)", floor, None, "")]
+
+    colds = []
+    for i in range(args.repeat):
+        colds.append(orch_plan(tree, values, work / f"cold-cache-{i}"))
+    cache = work / "cold-cache-0"
+    rows.append(("cold plan", best(colds), 2.0, "x"))
+    warms = [orch_plan(tree, values, cache) for _ in range(args.repeat)]
+    rows.append(("warm no-op plan", best(warms), 0.25, "x"))
+    edits = []
+    for i in range(args.repeat):
+        edit_one(tree, i)
+        edits.append(orch_plan(tree, values, cache))
+    rows.append(("plan after editing one build.yaml", best(edits), 0.3, "x"))
+    if args.profile:
+        orch_plan(tree, values, work / "prof-cache", prof("cold"))
+        orch_plan(tree, values, work / "prof-cache", prof("warm"))
+        edit_one(tree, 99)
+        orch_plan(tree, values, work / "prof-cache", prof("edit"))
+
+    corpus = Path(args.corpus)
+    if not (corpus / "cos-toolkit").is_dir():
+        corpus = Path("/work/shared/corpus")
+    cos_rows: list[tuple[str, Sample]] = []
+    if (corpus / "cos-toolkit").is_dir():
+        cos_tree = corpus / "cos-toolkit" / "packages"
+        cos_values = corpus / "cos-toolkit" / "values" / "green-x86_64.yaml"
+        cos_cold = best([orch_plan(cos_tree, cos_values, work / f"cos-cache-{i}") for i in range(args.repeat)])
+        cos_warm = best([orch_plan(cos_tree, cos_values, work / "cos-cache-0") for _ in range(args.repeat)])
+        cos_rows = [("cOS green-x86_64 cold", cos_cold), ("cOS green-x86_64 warm", cos_warm)]
+
+    failed = 0
+    print(f"\n{'case':<36} {'seconds':>8} {'x floor':>8} {'goal':>9} {'result':>6} {'peak MB':>8}")
+    for name, sample, goal, _ in rows:
+        ratio = sample.seconds / floor.seconds
+        ok = goal is None or ratio <= goal
+        mem_ok = name.startswith("floor") or sample.rss_mb <= 150
+        failed += (not ok) + (not mem_ok)
+        goal_text = "-" if goal is None else f"<={goal:g}x"
+        verdict = "-" if goal is None else ("pass" if ok and mem_ok else "FAIL")
+        print(f"{name:<36} {sample.seconds:>8.3f} {ratio:>8.2f} {goal_text:>9} {verdict:>6} {sample.rss_mb:>8.0f}")
+    for name, sample in cos_rows:
+        ok = sample.seconds < 1.0 and sample.rss_mb <= 150
+        failed += not ok
+        print(f"{name:<36} {sample.seconds:>8.3f} {sample.seconds / floor.seconds:>8.2f} {'<1s':>9} "
+              f"{'pass' if ok else 'FAIL':>6} {sample.rss_mb:>8.0f}")
+    print("(peak MB goal: <= 150 for every orch case; times are the best of "
+          f"{args.repeat}, peak MB the largest)")
+    if args.profile:
+        for name in ("cold", "warm", "edit"):
+            profile_report(str(work / f"{name}.prof"))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

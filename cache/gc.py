@@ -1,0 +1,106 @@
+"""Garbage collection: LRU to a size bound, or keep exactly a plan's entries (what CI saves).
+
+Both run under the store's exclusive lock (writers wait a moment), read live pins first, and
+delete action-cache entries *before* the blobs they name, so no entry ever dangles. Sizes come
+from the index: `gc_max_size` never walks the store.
+"""
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from cache.digest import parse_digest
+from cache.fsutil import reap_tmp
+from cache.manifest import from_json
+from cache.pins import reap_key_locks
+from cache.reports import GcReport
+
+if TYPE_CHECKING:
+    from cache.store import Store
+
+_AC, _KV = "ac:", "kv:"
+
+
+def _evict(store: Store, digests: list[str], protected_keys: set[str]) -> tuple[int, int]:
+    """Remove these blobs, first removing every entry that names one. Returns (entries, blobs)."""
+    entries = blobs = 0
+    for i in range(0, len(digests), 1000):
+        batch = digests[i:i + 1000]
+        keys = store.index.keys_naming(batch) - protected_keys
+        with store.meta.cache.transact(retry=True):
+            for k in keys:
+                store.meta.delete(_AC + k)
+        store.index.drop_entries(keys)
+        entries += len(keys)
+        for d in batch:
+            blobs += store.blobs.remove(parse_digest(d))
+        store.index.drop_blobs(batch)
+    return entries, blobs
+
+
+def _finish(store: Store, t0: float, removed: tuple[int, int, int, int], pinned: int) -> GcReport:
+    reap_key_locks(store.base / "locks" / "keys")
+    n, total = store.index.totals()
+    return GcReport(removed_blobs=removed[0], removed_bytes=removed[1], removed_entries=removed[2],
+                    removed_kv=removed[3], remaining_blobs=n, remaining_bytes=total,
+                    pinned_blobs=pinned, seconds=time.monotonic() - t0)
+
+
+def gc_max_size(store: Store, max_bytes: int) -> GcReport:
+    t0 = time.monotonic()
+    with store.exclusive():
+        reap_tmp(store.blobs.tmp)
+        store.blobs.purge_quarantine()
+        pinned_digests, pinned_keys = store.pinned()
+        _, total = store.index.totals()
+        victims: list[str] = []
+        freed = 0
+        if total > max_bytes:
+            for d, size in store.index.lru():
+                if d in pinned_digests:
+                    continue
+                victims.append(d)
+                freed += size
+                if total - freed <= max_bytes:
+                    break
+        entries, _ = _evict(store, victims, pinned_keys)
+        return _finish(store, t0, (len(victims), freed, entries, 0), len(pinned_digests))
+
+
+def gc_keep(store: Store, keys: set[str]) -> GcReport:
+    t0 = time.monotonic()
+    with store.exclusive():
+        reap_tmp(store.blobs.tmp)
+        store.blobs.purge_quarantine()
+        pinned_digests, pinned_keys = store.pinned()
+        keep_keys = keys | pinned_keys
+        keep = set(pinned_digests)
+        drop_rows: list[int] = []
+        dropped: list[str] = []
+        kv_dropped = 0
+        for rowid, k, text in store.meta.scan():
+            if k is not None and k.startswith(_AC):
+                m = from_json(text) if text else None
+                if k[len(_AC):] in keep_keys and m is not None:
+                    keep.update(b.digest for b in m.blobs())
+                    continue
+                dropped.append(k[len(_AC):])
+            elif k is not None and k.startswith(_KV) and k[len(_KV):].partition(":")[2] in keep_keys:
+                continue
+            else:
+                kv_dropped += k is not None and k.startswith(_KV)
+            drop_rows.append(rowid)
+        store.meta.delete_rows(drop_rows)  # entries first ...
+        store.index.drop_entries(dropped)
+        removed = freed = 0
+        on_disk: set[str] = set()
+        for f in store.blobs.walk():  # ... then blobs; a listing (no hashing) so that no orphan survives
+            if f.digest is None:
+                continue
+            if str(f.digest) in keep:
+                on_disk.add(str(f.digest))
+            elif store.blobs.remove(f.digest):
+                removed += 1
+                freed += f.size
+        store.index.drop_blobs([d for d in store.index.blob_rows() if d not in on_disk])
+        return _finish(store, t0, (removed, freed, len(dropped), kv_dropped), len(pinned_digests))

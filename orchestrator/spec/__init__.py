@@ -1,0 +1,1 @@
+"""Spec loading: discovery, YAML, values, templates, validation."""

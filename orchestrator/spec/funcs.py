@@ -1,0 +1,610 @@
+"""The template function library: Go builtins + the sprig/helm functions luet trees use.
+
+One table (`FUNCS`) serves both dialects: Go templates call `name a b`, native Jinja calls
+`name(a, b)` or, as a filter, `b | name(a)` (the piped value goes last, as in a Go pipeline).
+Every function checks its arity and rejects undefined arguments (see `tmplrt`) unless it is one of
+the documented tests. Semantics follow the Go/sprig documentation; map iteration order, which is
+random in sprig (`keys`, `values`), is sorted here so output is deterministic. Non-deterministic
+sprig functions (`now`, `rand*`, `uuidv4`, `env`, `expandenv`) are deliberately absent.
+"""
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .gofmt import FormatFault, gostr, sort_keys, sprintf, type_name
+from .tmplrt import MAX_OUTPUT, Fault, Missing, UndefinedValue, charge, index
+
+FUNCS: dict[str, Callable[..., Any]] = {}
+MAX_LIST = 1_000_000
+_PY_ERRORS = (ValueError, TypeError, ZeroDivisionError, OverflowError, KeyError, IndexError, AttributeError,
+              FormatFault)
+
+
+def register(*names: str, lenient: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add a function under `names`, wrapped with arity, undefined-value and size checks."""
+
+    def deco(f: Callable[..., Any]) -> Callable[..., Any]:
+        params = list(inspect.signature(f).parameters.values())
+        lo = sum(1 for p in params if p.kind == p.POSITIONAL_OR_KEYWORD and p.default is p.empty)
+        hi = None if any(p.kind == p.VAR_POSITIONAL for p in params) else len(params)
+        for name in names:
+            FUNCS[name] = _wrap(name, f, lo, hi, lenient)
+        return f
+
+    return deco
+
+
+def _wrap(name: str, f: Callable[..., Any], lo: int, hi: int | None, lenient: bool) -> Callable[..., Any]:
+    want = str(lo) if lo == hi else f"{lo}..{hi}" if hi is not None else f"at least {lo}"
+
+    def call(*args: Any) -> Any:
+        if len(args) < lo or (hi is not None and len(args) > hi):
+            raise Fault(f"wrong number of args for {name}: want {want} got {len(args)}")
+        if not lenient:
+            for a in args:
+                if isinstance(a, Missing):
+                    raise UndefinedValue(a.path, a._null, used_by=name)
+        try:
+            r = f(*args)
+        except Fault:
+            raise
+        except _PY_ERRORS as e:
+            raise Fault(f"error calling {name}: {e}") from None
+        if type(r) is str and len(r) > MAX_OUTPUT:
+            raise Fault(f"{name}: result exceeds {MAX_OUTPUT // (1024 * 1024)} MiB")
+        return r
+
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+# ------------------------------------------------------------------ argument coercion (Go typing)
+def s_(v: Any, fn: str) -> str:
+    if isinstance(v, str):
+        return v
+    raise Fault(f"{fn}: wrong type for value; expected string; got {type_name(v)}")
+
+
+def i_(v: Any, fn: str) -> int:
+    if type(v) is int:
+        return v
+    raise Fault(f"{fn}: wrong type for value; expected int; got {type_name(v)}")
+
+
+def m_(v: Any, fn: str) -> dict[Any, Any]:
+    if isinstance(v, dict):
+        return v
+    raise Fault(f"{fn}: wrong type for value; expected map[string]interface {{}}; got {type_name(v)}")
+
+
+def l_(v: Any, fn: str) -> list[Any]:
+    if isinstance(v, (list, tuple)):
+        return list(v)
+    raise Fault(f"Cannot {fn} on type {type_name(v)}")
+
+
+def strval(v: Any) -> str:
+    """sprig's strval: strings as-is, everything else as Go `%v`."""
+    return v if isinstance(v, str) else gostr(v, False)
+
+
+def strslice(v: Any) -> list[str]:
+    if v is None:
+        return []
+    if isinstance(v, (list, tuple)):
+        return [strval(e) for e in v if e is not None]
+    return [strval(v)]
+
+
+def to_int(v: Any) -> int:
+    """cast.ToInt64: numbers truncate, numeric strings parse (0x/0o/0b/0 prefixes), else 0."""
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float):
+        return int(v) if v == v and abs(v) != float("inf") else 0
+    if isinstance(v, str):
+        t = v.strip()
+        if "." in t and t.rstrip("0").endswith("."):
+            t = t.rstrip("0")[:-1]
+        try:
+            body = t.lstrip("+-")
+            if len(body) > 1 and body[0] == "0" and body[1].isdigit():
+                t = t.replace("0", "0o", 1)
+            return int(t, 0)
+        except ValueError:
+            return 0
+    return 0
+
+
+def to_float(v: Any) -> float:
+    if isinstance(v, (bool, int, float)):
+        return float(v)
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return 0.0
+    return 0.0
+
+
+def empty(v: Any) -> bool:
+    """Go/sprig emptiness: nil, false, 0, "", empty list/map (and undefined)."""
+    return not v
+
+
+# ------------------------------------------------------------------ Go builtins
+def _kind(v: Any) -> str:
+    if v is None or isinstance(v, Missing):
+        return "nil"
+    t = type(v)
+    if t is bool:
+        return "bool"
+    if t is int:
+        return "int"
+    if t is float:
+        return "float"
+    if t is str:
+        return "string"
+    return "other"
+
+
+@register("eq", lenient=True)
+def eq(a: Any, *bs: Any) -> bool:
+    if not bs:
+        raise Fault("missing argument for comparison")
+    ka = _kind(a)
+    for b in bs:
+        kb = _kind(b)
+        if ka != kb:
+            if ka == "nil" or kb == "nil":
+                continue
+            raise Fault(f"incompatible types for comparison: {type_name(a)} and {type_name(b)}")
+        if ka == "nil":
+            return True
+        if ka == "other" and isinstance(a, (dict, list)):
+            raise Fault(f"non-comparable type {type_name(a)}")
+        if a == b:
+            return True
+    return False
+
+
+@register("ne", lenient=True)
+def ne(a: Any, b: Any) -> bool:
+    return not eq(a, b)
+
+
+def _ordered(a: Any, b: Any) -> None:
+    ka, kb = _kind(a), _kind(b)
+    if ka not in ("int", "float", "string") or kb not in ("int", "float", "string"):
+        raise Fault(f"invalid type for comparison: {type_name(a if ka not in ('int', 'float', 'string') else b)}")
+    if ka != kb:
+        raise Fault(f"incompatible types for comparison: {type_name(a)} and {type_name(b)}")
+
+
+@register("lt")
+def lt(a: Any, b: Any) -> bool:
+    _ordered(a, b)
+    return bool(a < b)
+
+
+@register("le")
+def le(a: Any, b: Any) -> bool:
+    _ordered(a, b)
+    return bool(a <= b)
+
+
+@register("gt")
+def gt(a: Any, b: Any) -> bool:
+    _ordered(a, b)
+    return bool(a > b)
+
+
+@register("ge")
+def ge(a: Any, b: Any) -> bool:
+    _ordered(a, b)
+    return bool(a >= b)
+
+
+@register("len")
+def len_(v: Any) -> int:
+    if isinstance(v, str):
+        return len(v.encode())
+    if isinstance(v, (list, tuple, Mapping)):
+        return len(v)
+    raise Fault(f"len of type {type_name(v)}")
+
+
+@register("index", lenient=True)
+def index_(item: Any, *keys: Any) -> Any:
+    return index(item.path if isinstance(item, Missing) else "(index)", item, *keys)
+
+
+@register("slice")
+def slice_(item: Any, *idx: int) -> Any:
+    if not isinstance(item, (str, list, tuple)):
+        raise Fault(f"can't slice item of type {type_name(item)}")
+    b = [i_(i, "slice") for i in idx]
+    return item[b[0] if b else 0: b[1] if len(b) > 1 else None]
+
+
+@register("print")
+def print_(*args: Any) -> str:
+    parts: list[str] = []
+    for i, a in enumerate(args):
+        if i and not isinstance(a, str) and not isinstance(args[i - 1], str):
+            parts.append(" ")
+        parts.append(gostr(a, False))
+    return "".join(parts)
+
+
+@register("println")
+def println(*args: Any) -> str:
+    return " ".join(gostr(a, False) for a in args) + "\n"
+
+
+@register("printf")
+def printf(fmt: Any, *args: Any) -> str:
+    return sprintf(s_(fmt, "printf"), args)
+
+
+@register("html")
+def html(*args: Any) -> str:
+    s = print_(*args)
+    return s.replace("&", "&amp;").replace("'", "&#39;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&#34;")
+
+
+@register("urlquery")
+def urlquery(*args: Any) -> str:
+    from urllib.parse import quote_plus
+
+    return quote_plus(print_(*args), safe="")
+
+
+# ------------------------------------------------------------------ logic / defaults
+@register("default", lenient=True)
+def default(d: Any, *given: Any) -> Any:
+    return d if not given or empty(given[0]) else given[0]
+
+
+@register("empty", lenient=True)
+def empty_(v: Any) -> bool:
+    return empty(v)
+
+
+@register("coalesce", lenient=True)
+def coalesce(*vs: Any) -> Any:
+    return next((v for v in vs if not empty(v)), None)
+
+
+@register("all", lenient=True)
+def all_(*vs: Any) -> bool:
+    return all(not empty(v) for v in vs)
+
+
+@register("any", lenient=True)
+def any_(*vs: Any) -> bool:
+    return any(not empty(v) for v in vs)
+
+
+@register("ternary", lenient=True)
+def ternary(vt: Any, vf: Any, cond: Any) -> Any:
+    return vt if cond else vf
+
+
+@register("fail")
+def fail(msg: Any) -> str:
+    raise Fault(f"fail: {strval(msg)}")
+
+
+@register("typeOf", lenient=True)
+def type_of(v: Any) -> str:
+    return "<nil>" if isinstance(v, Missing) else type_name(v)
+
+
+@register("typeIs", lenient=True)
+def type_is(t: str, v: Any) -> bool:
+    return type_of(v) == t
+
+
+@register("kindOf", lenient=True)
+def kind_of(v: Any) -> str:
+    k = _kind(v)
+    return {"nil": "invalid", "float": "float64", "other": "map" if isinstance(v, Mapping) else
+            "slice" if isinstance(v, (list, tuple)) else "struct"}.get(k, k)
+
+
+@register("kindIs", lenient=True)
+def kind_is(k: str, v: Any) -> bool:
+    return kind_of(v) == k
+
+
+@register("deepEqual")
+def deep_equal(a: Any, b: Any) -> bool:
+    return bool(a == b and type(a) is type(b))
+
+
+# ------------------------------------------------------------------ strings
+@register("upper")
+def upper(s: Any) -> str:
+    return s_(s, "upper").upper()
+
+
+@register("lower")
+def lower(s: Any) -> str:
+    return s_(s, "lower").lower()
+
+
+def _is_sep(c: str) -> bool:
+    if c < "\x80":
+        return not (c.isalnum() or c == "_")
+    return not c.isalnum() and c.isspace()
+
+
+@register("title")
+def title(s: Any) -> str:
+    out, prev = [], " "
+    for c in s_(s, "title"):
+        t = c.title()
+        out.append(t if _is_sep(prev) and len(t) == 1 else c)
+        prev = c
+    return "".join(out)
+
+
+@register("untitle")
+def untitle(s: Any) -> str:
+    out, prev = [], " "
+    for c in s_(s, "untitle"):
+        out.append(c.lower() if _is_sep(prev) else c)
+        prev = c
+    return "".join(out)
+
+
+@register("trim")
+def trim(s: Any) -> str:
+    return s_(s, "trim").strip()
+
+
+@register("trimAll")
+def trim_all(cut: Any, s: Any) -> str:
+    return s_(s, "trimAll").strip(s_(cut, "trimAll"))
+
+
+@register("trimPrefix")
+def trim_prefix(p: Any, s: Any) -> str:
+    return s_(s, "trimPrefix").removeprefix(s_(p, "trimPrefix"))
+
+
+@register("trimSuffix")
+def trim_suffix(p: Any, s: Any) -> str:
+    return s_(s, "trimSuffix").removesuffix(s_(p, "trimSuffix"))
+
+
+@register("hasPrefix")
+def has_prefix(p: Any, s: Any) -> bool:
+    return s_(s, "hasPrefix").startswith(s_(p, "hasPrefix"))
+
+
+@register("hasSuffix")
+def has_suffix(p: Any, s: Any) -> bool:
+    return s_(s, "hasSuffix").endswith(s_(p, "hasSuffix"))
+
+
+@register("contains")
+def contains(sub: Any, s: Any) -> bool:
+    return s_(sub, "contains") in s_(s, "contains")
+
+
+@register("replace")
+def replace(old: Any, new: Any, src: Any) -> str:
+    old, new, src = s_(old, "replace"), s_(new, "replace"), s_(src, "replace")
+    grow = (len(src) + 1) * len(new) if not old else src.count(old) * (len(new) - len(old))
+    if len(src) + grow > MAX_OUTPUT:
+        raise Fault(f"replace: result exceeds {MAX_OUTPUT // (1024 * 1024)} MiB")
+    return src.replace(old, new)
+
+
+@register("repeat")
+def repeat(n: Any, s: Any) -> str:
+    n, s = i_(n, "repeat"), s_(s, "repeat")
+    if n * len(s) > MAX_OUTPUT:
+        raise Fault(f"repeat: result exceeds {MAX_OUTPUT // (1024 * 1024)} MiB")
+    return s * max(n, 0)
+
+
+@register("substr")
+def substr(start: Any, end: Any, s: Any) -> str:
+    start, end, s = i_(start, "substr"), i_(end, "substr"), s_(s, "substr")
+    if start < 0:
+        return s[:end]
+    if end < 0 or end > len(s):
+        return s[start:]
+    return s[start:end]
+
+
+@register("trunc")
+def trunc(c: Any, s: Any) -> str:
+    c, s = i_(c, "trunc"), s_(s, "trunc")
+    if c < 0 and len(s) + c > 0:
+        return s[len(s) + c:]
+    return s[:c] if c >= 0 else s
+
+
+@register("nospace")
+def nospace(s: Any) -> str:
+    return "".join(s_(s, "nospace").split())
+
+
+@register("indent")
+def indent(n: Any, s: Any) -> str:
+    n, s = i_(n, "indent"), s_(s, "indent")
+    if n < 0 or n * (s.count("\n") + 1) + len(s) > MAX_OUTPUT:
+        raise Fault(f"indent: bad width {n} for a {len(s)}-character text")
+    pad = " " * n
+    return pad + s.replace("\n", "\n" + pad)
+
+
+@register("nindent")
+def nindent(n: Any, s: Any) -> str:
+    return "\n" + indent(n, s)
+
+
+@register("quote")
+def quote(*args: Any) -> str:
+    from .gofmt import quote as q
+
+    return " ".join(q(strval(a)) for a in args if a is not None)
+
+
+@register("squote")
+def squote(*args: Any) -> str:
+    return " ".join(f"'{strval(a)}'" for a in args if a is not None)
+
+
+@register("cat")
+def cat(*args: Any) -> str:
+    return " ".join(strval(a) for a in args if a is not None)
+
+
+@register("toString")
+def to_string(v: Any) -> str:
+    return strval(v)
+
+
+@register("toStrings")
+def to_strings(v: Any) -> list[str]:
+    return strslice(v)
+
+
+@register("join")
+def join(sep: Any, v: Any) -> str:
+    return s_(sep, "join").join(strslice(v))
+
+
+@register("split")
+def split(sep: Any, s: Any) -> dict[str, str]:
+    return {f"_{i}": p for i, p in enumerate(split_list(sep, s))}
+
+
+@register("splitList")
+def split_list(sep: Any, s: Any) -> list[str]:
+    sep, s = s_(sep, "splitList"), s_(s, "splitList")
+    return list(s) if sep == "" else s.split(sep)
+
+
+@register("splitn")
+def splitn(sep: Any, n: Any, s: Any) -> dict[str, str]:
+    n = i_(n, "splitn")
+    parts = s_(s, "splitn").split(s_(sep, "splitn"), n - 1) if n > 0 else []
+    return {f"_{i}": p for i, p in enumerate(parts)}
+
+
+# ------------------------------------------------------------------ numbers
+@register("int", "int64")
+def int_(v: Any) -> int:
+    return to_int(v)
+
+
+@register("float64")
+def float64(v: Any) -> float:
+    return to_float(v)
+
+
+@register("atoi")
+def atoi(s: Any) -> int:
+    t = s_(s, "atoi")
+    return int(t) if t.lstrip("+-").isdigit() and t.isascii() else 0
+
+
+@register("add")
+def add(*vs: Any) -> int:
+    return sum(to_int(v) for v in vs)
+
+
+@register("add1")
+def add1(v: Any) -> int:
+    return to_int(v) + 1
+
+
+@register("sub")
+def sub(a: Any, b: Any) -> int:
+    return to_int(a) - to_int(b)
+
+
+@register("mul")
+def mul(a: Any, *vs: Any) -> int:
+    r = to_int(a)
+    for v in vs:
+        r *= to_int(v)
+    return r
+
+
+def _quo(a: int, b: int) -> int:
+    if b == 0:
+        raise Fault("integer divide by zero")
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b >= 0) else -q
+
+
+@register("div")
+def div(a: Any, b: Any) -> int:
+    return _quo(to_int(a), to_int(b))
+
+
+@register("mod")
+def mod(a: Any, b: Any) -> int:
+    x, y = to_int(a), to_int(b)
+    return x - _quo(x, y) * y
+
+
+@register("max")
+def max_(a: Any, *vs: Any) -> int:
+    return max([to_int(a)] + [to_int(v) for v in vs])
+
+
+@register("min")
+def min_(a: Any, *vs: Any) -> int:
+    return min([to_int(a)] + [to_int(v) for v in vs])
+
+
+def _steps(start: int, stop: int, step: int) -> list[int]:
+    if step == 0:
+        return []
+    n = max(0, (stop - start + step - (1 if step > 0 else -1)) // step)
+    if n > MAX_LIST:
+        raise Fault(f"list of {n} elements exceeds the limit of {MAX_LIST}")
+    charge(n // 8)
+    return list(range(start, stop, step))
+
+
+@register("until")
+def until(n: Any) -> list[int]:
+    n = i_(n, "until")
+    return _steps(0, n, 1 if n >= 0 else -1)
+
+
+@register("untilStep")
+def until_step(start: Any, stop: Any, step: Any) -> list[int]:
+    return _steps(i_(start, "untilStep"), i_(stop, "untilStep"), i_(step, "untilStep"))
+
+
+@register("seq")
+def seq(*params: Any) -> str:
+    p = [i_(x, "seq") for x in params]
+    if not p or len(p) > 3:
+        return ""
+    start, step, end = (1, 1, p[0]) if len(p) == 1 else (p[0], 1, p[1]) if len(p) == 2 else (p[0], p[1], p[2])
+    if len(p) < 3 and end < start:
+        step = -1
+    if len(p) == 3 and ((end < start and step > 0) or (end > start and step < 0) or step == 0):
+        return ""
+    return " ".join(map(str, _steps(start, end + (1 if step > 0 else -1), step)))
+
+
+from . import funcs_coll as _coll  # noqa: E402,F401  (registers list/dict functions)
+from . import funcs_data as _data  # noqa: E402,F401  (registers encoding/regex/semver functions)
+
+__all__ = ["FUNCS", "register", "strval", "strslice", "empty", "sort_keys"]

@@ -1,0 +1,203 @@
+"""sprig list and dict functions (`list`, `dict`, `get`, `set`, `merge`, `has`, `keys`, `uniq`, …).
+
+`set`/`unset`/`merge` mutate their map argument like sprig does; the renderer deep-copies the
+values before rendering any template that uses them, so a template can never change the values
+another package sees.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .funcs import empty, i_, l_, m_, register, s_, strslice, strval
+from .gofmt import sort_keys
+from .tmplrt import Fault, Missing
+
+
+@register("list", "tuple", lenient=True)
+def list_(*vs: Any) -> list[Any]:
+    return list(vs)
+
+
+@register("dict", lenient=True)
+def dict_(*kv: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for i in range(0, len(kv), 2):
+        k = kv[i]
+        if isinstance(k, Missing):
+            raise Fault(f"undefined value '{k.path}' used as a dict key")
+        out[strval(k)] = kv[i + 1] if i + 1 < len(kv) else ""
+    return out
+
+
+@register("get", lenient=True)
+def get(d: Any, key: Any) -> Any:
+    if isinstance(d, Missing):
+        return Missing(path=f"{d.path}.{key}")
+    return m_(d, "get").get(s_(key, "get"), "")
+
+
+@register("set", lenient=True)
+def set_(d: Any, key: Any, value: Any) -> Any:
+    m_(d, "set")[s_(key, "set")] = value
+    return d
+
+
+@register("unset")
+def unset(d: Any, key: Any) -> Any:
+    m_(d, "unset").pop(s_(key, "unset"), None)
+    return d
+
+
+@register("hasKey", lenient=True)
+def has_key(d: Any, key: Any) -> bool:
+    return isinstance(d, Mapping) and key in d
+
+
+@register("pluck")
+def pluck(name: Any, *ds: Any) -> list[Any]:
+    return [d[name] for d in ds if isinstance(d, Mapping) and name in d]
+
+
+@register("keys")
+def keys(*ds: Any) -> list[Any]:
+    return sorted((k for d in ds for k in m_(d, "keys")), key=lambda k: (str(type(k)), k))
+
+
+@register("values")
+def values(d: Any) -> list[Any]:
+    m = m_(d, "values")
+    return [m[k] for k in sort_keys(m)]
+
+
+@register("pick")
+def pick(d: Any, *ks: Any) -> dict[Any, Any]:
+    m = m_(d, "pick")
+    return {k: m[k] for k in ks if k in m}
+
+
+@register("omit")
+def omit(d: Any, *ks: Any) -> dict[Any, Any]:
+    return {k: v for k, v in m_(d, "omit").items() if k not in ks}
+
+
+def _merge(dst: dict[Any, Any], src: Mapping[Any, Any], overwrite: bool) -> None:
+    for k, sv in src.items():
+        dv = dst.get(k)
+        if isinstance(dv, dict) and isinstance(sv, Mapping):
+            _merge(dv, sv, overwrite)
+        elif k not in dst or empty(dv) or (overwrite and not empty(sv)):
+            dst[k] = sv
+
+
+@register("merge")
+def merge(dst: Any, *srcs: Any) -> Any:
+    d = m_(dst, "merge")
+    for s in srcs:
+        _merge(d, m_(s, "merge"), False)
+    return d
+
+
+@register("mergeOverwrite")
+def merge_overwrite(dst: Any, *srcs: Any) -> Any:
+    d = m_(dst, "mergeOverwrite")
+    for s in srcs:
+        _merge(d, m_(s, "mergeOverwrite"), True)
+    return d
+
+
+@register("dig", lenient=True)
+def dig(*args: Any) -> Any:
+    if len(args) < 3:
+        raise Fault(f"wrong number of args for dig: want at least 3 got {len(args)}")
+    *path, dflt, d = args
+    cur = d
+    for k in path:
+        if not isinstance(cur, Mapping) or k not in cur:
+            return dflt
+        cur = cur[k]
+    return cur
+
+
+@register("append", "push", lenient=True)
+def append(lst: Any, v: Any) -> list[Any]:
+    return l_(lst, "push") + [v]
+
+
+@register("prepend", lenient=True)
+def prepend(lst: Any, v: Any) -> list[Any]:
+    return [v] + l_(lst, "prepend")
+
+
+@register("concat")
+def concat(*lists: Any) -> list[Any]:
+    out: list[Any] = []
+    for x in lists:
+        out.extend(l_(x, "concat"))
+    return out
+
+
+@register("first")
+def first(lst: Any) -> Any:
+    v = l_(lst, "find first")
+    return v[0] if v else None
+
+
+@register("last")
+def last(lst: Any) -> Any:
+    v = l_(lst, "find last")
+    return v[-1] if v else None
+
+
+@register("rest")
+def rest(lst: Any) -> list[Any]:
+    return l_(lst, "find rest")[1:]
+
+
+@register("initial")
+def initial(lst: Any) -> list[Any]:
+    return l_(lst, "find initial")[:-1]
+
+
+@register("reverse")
+def reverse(lst: Any) -> list[Any]:
+    return l_(lst, "find reverse")[::-1]
+
+
+@register("compact")
+def compact(lst: Any) -> list[Any]:
+    return [v for v in l_(lst, "compact") if not empty(v)]
+
+
+@register("without")
+def without(lst: Any, *vs: Any) -> list[Any]:
+    return [v for v in l_(lst, "find without") if v not in vs]
+
+
+@register("uniq")
+def uniq(lst: Any) -> list[Any]:
+    out: list[Any] = []
+    for v in l_(lst, "find uniq"):
+        if v not in out:
+            out.append(v)
+    return out
+
+
+@register("has")
+def has(needle: Any, haystack: Any) -> bool:
+    if haystack is None:
+        return False
+    return needle in l_(haystack, "find has")
+
+
+@register("sortAlpha")
+def sort_alpha(lst: Any) -> list[str]:
+    return sorted(strslice(lst)) if isinstance(lst, (list, tuple)) else [strval(lst)]
+
+
+@register("chunk")
+def chunk(size: Any, lst: Any) -> list[list[Any]]:
+    n, v = i_(size, "chunk"), l_(lst, "chunk")
+    if n <= 0:
+        raise Fault("chunk: size must be positive")
+    return [v[i:i + n] for i in range(0, len(v), n)]

@@ -1,0 +1,264 @@
+"""The warm planner: an unchanged tree is neither rendered nor YAML-parsed again; an edit
+re-renders exactly its folder; racy stat data and a damaged state file are never trusted."""
+from __future__ import annotations
+
+import glob
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator import app
+from orchestrator.spec import yamlload
+from plan_helpers import age, pkg_files, write
+
+BUILD = """\
+image: alpine
+env:
+- NAME={{ .Values.name }}
+steps:
+- echo {{ .Values.name }} {{ .Values.flavour }}
+"""
+USER = """\
+requires:
+- {name: a, category: c, version: ">=0"}
+steps:
+- echo user of a
+"""
+
+
+def make_tree(root: Path) -> tuple[Path, Path]:
+    files: dict[str, str] = {"values.yaml": "flavour: green\n",
+                             "packages/templates/t.yaml": '{{ define "x" }}- X=1{{ end }}\n'}
+    for name in ("a", "b", "d"):
+        files.update(pkg_files(f"packages/{name}", name, build=BUILD))
+    files.update(pkg_files("packages/u", "u", build=USER))
+    files["packages/col/collection.yaml"] = (
+        "packages:\n- {name: c1, category: c, version: '1.0'}\n- {name: c2, category: c, version: '1.0'}\n")
+    files["packages/col/build.yaml"] = BUILD
+    files["packages/b/files/script.sh"] = "#!/bin/sh\necho hello\n"
+    files["packages/d/data.txt"] = "0123456789\n"
+    write(root, files)
+    age(root)  # not racy: the state may trust stat data older than its own write by 2 s
+    return root / "packages", root / "values.yaml"
+
+
+def compute(tree: Path, values: Path, cache: Path) -> app.Planned:
+    return app.compute([str(tree)], [str(values)], str(cache))
+
+
+def keys(planned: app.Planned) -> dict[str, str]:
+    return dict(planned.keys)
+
+
+def doc(planned: app.Planned) -> dict[str, Any]:
+    result: dict[str, Any] = planned.plan.to_json()
+    return result
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[Path, Path, Path]:
+    tree, values = make_tree(tmp_path / "src")
+    return tree, values, tmp_path / "cache"
+
+
+def test_second_plan_renders_and_parses_nothing(setup: tuple[Path, Path, Path],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    tree, values, cache = setup
+    cold = compute(tree, values, cache)
+    assert cold.rendered == 5  # a, b, d, u, col
+    parsed: list[str] = []
+    real = yamlload.load
+
+    def counting(text: str, path: str) -> Any:
+        parsed.append(path)
+        return real(text, path)
+
+    monkeypatch.setattr(yamlload, "load", counting)
+    warm = compute(tree, values, cache)
+    assert warm.rendered == 0
+    spec_parses = [p for p in parsed if os.path.abspath(p).startswith(str(tree))]
+    assert spec_parses == [], f"warm plan YAML-parsed {spec_parses}"
+    assert doc(warm) == doc(cold)
+    assert warm.warnings == cold.warnings
+    again = compute(tree, values, cache)
+    assert again.rendered == 0 and doc(again) == doc(cold)
+
+
+def test_state_persists_in_cache_dir(setup: tuple[Path, Path, Path]) -> None:
+    tree, values, cache = setup
+    compute(tree, values, cache)
+    states = glob.glob(str(cache / "plan" / "*"))
+    assert len(states) == 1, states
+    # another cache dir knows nothing
+    assert compute(tree, values, cache.parent / "other").rendered == 5
+
+
+@pytest.mark.parametrize("rel,changed_ids", [
+    ("a/build.yaml", {"c/a@1.0", "c/u@1.0"}),
+    ("b/definition.yaml", set()),  # comment only: re-rendered, same key
+    ("col/collection.yaml", set()),
+])
+def test_edit_rerenders_exactly_one_folder(setup: tuple[Path, Path, Path], rel: str,
+                                           changed_ids: set[str]) -> None:
+    tree, values, cache = setup
+    cold = compute(tree, values, cache)
+    assert compute(tree, values, cache).rendered == 0
+    path = tree / rel
+    text = path.read_text()
+    path.write_text(text.replace("echo {{", "echo edited {{") if rel.endswith("build.yaml")
+                    else text + "# a comment\n")
+    edited = compute(tree, values, cache)
+    assert edited.rendered == 1
+    assert {k for k in keys(cold) if keys(cold)[k] != keys(edited)[k]} == changed_ids
+
+
+def test_template_or_values_edit_rerenders_everything(setup: tuple[Path, Path, Path]) -> None:
+    tree, values, cache = setup
+    compute(tree, values, cache)
+    (tree / "templates" / "t.yaml").write_text('{{ define "x" }}- X=2{{ end }}\n')
+    assert compute(tree, values, cache).rendered == 5
+    values.write_text("flavour: blue\n")
+    assert compute(tree, values, cache).rendered == 5
+
+
+def test_new_and_removed_folders(setup: tuple[Path, Path, Path]) -> None:
+    tree, values, cache = setup
+    cold = compute(tree, values, cache)
+    write(tree, pkg_files("e", "e", build=BUILD))
+    added = compute(tree, values, cache)
+    assert added.rendered == 1
+    assert set(keys(added)) == set(keys(cold)) | {"c/e@1.0"}
+    import shutil
+
+    shutil.rmtree(tree / "e")
+    removed = compute(tree, values, cache)
+    assert removed.rendered == 0
+    assert keys(removed) == keys(cold)
+
+
+def _same_size_edit(path: Path, old: str, new: str) -> None:
+    """Change content, keep size, inode and mtime: only the racy rule can notice."""
+    assert len(old) == len(new)
+    st = os.stat(path)
+    text = path.read_text()
+    assert old in text
+    with open(path, "r+", encoding="utf-8") as fh:  # in place: same inode
+        fh.write(text.replace(old, new))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    st2 = os.stat(path)
+    assert (st2.st_size, st2.st_mtime_ns, st2.st_ino) == (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def test_racy_spec_is_reread(tmp_path: Path) -> None:
+    tree, values = make_tree(tmp_path / "src")
+    cache = tmp_path / "cache"
+    build = tree / "a" / "build.yaml"
+    now = time.time()
+    os.utime(build, (now, now))  # modified "just now": within 2 s of the state write below
+    cold = compute(tree, values, cache)
+    _same_size_edit(build, "echo {{", "ECHO {{")
+    warm = compute(tree, values, cache)
+    assert warm.rendered >= 1
+    assert keys(warm)["c/a@1.0"] != keys(cold)["c/a@1.0"]
+    step = next(i for i in warm.plan.items if i.id == "c/a@1.0").spec["steps"][0]
+    assert step.startswith("ECHO")
+
+
+def test_racy_context_file_is_rehashed(tmp_path: Path) -> None:
+    tree, values = make_tree(tmp_path / "src")
+    cache = tmp_path / "cache"
+    data = tree / "d" / "data.txt"
+    now = time.time()
+    os.utime(data, (now, now))
+    cold = compute(tree, values, cache)
+    _same_size_edit(data, "0123", "4567")
+    warm = compute(tree, values, cache)
+    assert keys(warm)["c/d@1.0"] != keys(cold)["c/d@1.0"]
+
+
+def test_old_stat_data_is_trusted(tmp_path: Path) -> None:
+    """The other side of the racy rule (what makes the two tests above able to fail): stat data
+    older than the state's write by more than 2 s is trusted, so the same trick goes unseen."""
+    tree, values = make_tree(tmp_path / "src")
+    cache = tmp_path / "cache"
+    cold = compute(tree, values, cache)
+    _same_size_edit(tree / "d" / "data.txt", "0123", "4567")
+    _same_size_edit(tree / "a" / "build.yaml", "echo {{", "ECHO {{")
+    warm = compute(tree, values, cache)
+    assert warm.rendered == 0
+    assert keys(warm) == keys(cold)
+
+
+def _state_file(cache: Path) -> Path:
+    (state,) = glob.glob(str(cache / "plan" / "*.json"))
+    return Path(state)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "empty", "truncated", "list", "wrong-types",
+                                    "flipped-entry", "flipped-digest"])
+def test_corrupt_state_is_ignored(setup: tuple[Path, Path, Path], damage: str) -> None:
+    tree, values, cache = setup
+    cold = compute(tree, values, cache)
+    state = _state_file(cache)
+    raw = state.read_bytes()
+    if damage == "garbage":
+        state.write_bytes(b"\x00\xffnot json at all" * 10)
+    elif damage == "empty":
+        state.write_bytes(b"")
+    elif damage == "truncated":
+        state.write_bytes(raw[: len(raw) // 2])
+    elif damage == "list":
+        state.write_text("[1, 2, 3]")
+    elif damage == "wrong-types":
+        text = raw.decode()
+        head, _, _ = text.partition('"dirs":')
+        state.write_text(head + '"dirs":[1],"files":"x","result":7}')
+    elif damage == "flipped-entry":  # still valid JSON: a rendered step altered in place
+        assert b"echo a green" in raw
+        state.write_bytes(raw.replace(b"echo a green", b"echo a GREEN"))
+    else:  # a context file digest altered in place
+        text = raw.decode()
+        pos = text.index('"x:') if '"x:' in text else text.index('"-:')
+        pos += 4
+        flipped = "0" if text[pos] != "0" else "1"
+        state.write_text(text[:pos] + flipped + text[pos + 1:])
+    warm = compute(tree, values, cache)
+    assert doc(warm) == doc(cold), f"a damaged state ({damage}) changed the plan"
+    # and it heals: the next run is warm again
+    assert compute(tree, values, cache).rendered == 0
+
+
+def test_context_file_edit_changes_only_that_package(setup: tuple[Path, Path, Path]) -> None:
+    tree, values, cache = setup
+    cold = compute(tree, values, cache)
+    (tree / "b" / "files" / "script.sh").write_text("#!/bin/sh\necho hello, edited\n")
+    edited = compute(tree, values, cache)
+    assert edited.rendered == 0  # a context file is hashed, not rendered
+    assert {k for k in keys(cold) if keys(cold)[k] != keys(edited)[k]} == {"c/b@1.0"}
+    (tree / "b" / "files" / "new.txt").write_text("new\n")
+    added = compute(tree, values, cache)
+    assert {k for k in keys(edited) if keys(edited)[k] != keys(added)[k]} == {"c/b@1.0"}
+
+
+def test_state_does_not_grow(setup: tuple[Path, Path, Path]) -> None:
+    tree, values, cache = setup
+    compute(tree, values, cache)
+    size = _state_file(cache).stat().st_size
+    for i in range(3):
+        (tree / "d" / "data.txt").write_text(f"{i}\n" * 3)
+        compute(tree, values, cache)
+    assert _state_file(cache).stat().st_size < size * 1.2
+
+
+def test_configurations_have_separate_states(setup: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    tree, values, cache = setup
+    other = tmp_path / "other.yaml"
+    other.write_text("flavour: blue\n")
+    green = compute(tree, values, cache)
+    blue = compute(tree, other, cache)
+    assert keys(green) != keys(blue)
+    assert compute(tree, values, cache).rendered == 0
+    assert compute(tree, other, cache).rendered == 0
