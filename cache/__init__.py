@@ -7,14 +7,14 @@
         s.get_file(m.artifact, "out.tar.zst")            # re-hashed; False if damaged
 """
 from cache.digest import ALGORITHMS, DEFAULT_ALGORITHM, Digest, digest_bytes, is_digest, parse_digest
-from cache.errors import BadDigest, CorruptBlob, LockTimeout, MissingBlob, StoreError
+from cache.errors import BadDigest, LockTimeout, MissingBlob, StoreError
 from cache.manifest import BlobRef, Manifest
 from cache.pins import Pin
 from cache.reports import Dangling, GcReport, VerifyReport
 from cache.store import Store
 
 __all__ = [
-    "ALGORITHMS", "DEFAULT_ALGORITHM", "BadDigest", "BlobRef", "CorruptBlob", "Dangling",
+    "ALGORITHMS", "DEFAULT_ALGORITHM", "BadDigest", "BlobRef", "Dangling",
     "Digest", "GcReport", "LockTimeout", "Manifest", "MissingBlob", "Pin", "Store", "StoreError",
     "VerifyReport", "digest_bytes", "is_digest", "parse_digest",
 ]

@@ -8,18 +8,21 @@ so a blob being written is invisible until whole. Every read re-hashes; a mismat
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import stat
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, ContextManager, Iterator, Protocol
 
-from cache.digest import ALGORITHMS, CHUNK, Digest, hash_fd, new_hasher
-from cache.fsutil import COPY_UNSUPPORTED, copy_range, fsync_dir, make_dirs, open_locked_tmp
+from cache.digest import ALGORITHMS, CHUNK, Digest, Hasher, hash_fd, new_hasher
+from cache.fsutil import COPY_UNSUPPORTED, fsync_dir, make_dirs, open_locked_tmp
 
+PIPE_CHUNK = 32 << 20  # per copy_file_range call: big enough to amortise, small enough to overlap
 Ident = tuple[int, int]  # (st_dev, st_ino): which file we looked at, so we never quarantine a newer one
 
 
@@ -59,21 +62,63 @@ def _write_all(fd: int, view: memoryview) -> None:
         view = view[n:]
 
 
-def _copy_fd(src: int, dst: int) -> None:
-    """Kernel copy when possible (like `cp`); plain read/write loop otherwise."""
+def _hash_range(h: Hasher, fd: int, offset: int, n: int, buf: bytearray) -> None:
+    view = memoryview(buf)
+    end = offset + n
+    while offset < end:
+        got = os.preadv(fd, [view[:min(len(buf), end - offset)]], offset)
+        if got == 0:
+            raise OSError(errno.EIO, "file shrank while being hashed")
+        h.update(view[:got])
+        offset += got
+
+
+def copy_and_hash(src: int, dst: int, algorithm: str) -> tuple[Digest, int]:
+    """Copy src → dst and hash *what landed in dst*; returns (digest, size).
+
+    The kernel copies (copy_file_range, as `cp` does) in a helper thread — it runs without the
+    GIL — while this thread hashes the previous chunk from the destination, so on two cores the
+    hash is nearly free. Falls back to read/hash/write when the kernel cannot copy between
+    these files.
+    """
+    h = new_hasher(algorithm)
+    buf = bytearray(CHUNK)
     try:
-        copy_range(src, dst)
-        return
+        n = os.copy_file_range(src, dst, PIPE_CHUNK, 0, 0)
     except OSError as e:
         if e.errno not in COPY_UNSUPPORTED:
             raise
-    os.lseek(src, 0, os.SEEK_SET)
-    os.lseek(dst, 0, os.SEEK_SET)
-    os.ftruncate(dst, 0)
-    buf = bytearray(CHUNK)
+        n = 0
+    if n == 0:  # empty, or a file the kernel will not copy (procfs reports size 0): read it
+        return _loop_copy_hash(src, dst, h, buf, algorithm)
+    off = 0
+    with contextlib.ExitStack() as stack:
+        pool: ThreadPoolExecutor | None = None
+        while n:
+            if n < PIPE_CHUNK:  # a short copy is almost always the last: no helper thread
+                _hash_range(h, dst, off, n, buf)
+                off += n
+                n = os.copy_file_range(src, dst, PIPE_CHUNK, off, off)
+                continue
+            if pool is None:
+                pool = stack.enter_context(ThreadPoolExecutor(1))
+            nxt = pool.submit(os.copy_file_range, src, dst, PIPE_CHUNK, off + n, off + n)
+            try:
+                _hash_range(h, dst, off, n, buf)
+            finally:
+                got = nxt.result()
+            off, n = off + n, got
+    return Digest(algorithm, h.hexdigest()), off
+
+
+def _loop_copy_hash(src: int, dst: int, h: Hasher, buf: bytearray, algorithm: str) -> tuple[Digest, int]:
     view = memoryview(buf)
+    size = 0
     while n := os.readv(src, [buf]):
+        h.update(view[:n])
         _write_all(dst, view[:n])
+        size += n
+    return Digest(algorithm, h.hexdigest()), size
 
 
 class Blobs:
@@ -113,8 +158,7 @@ class Blobs:
         fd, tmp = open_locked_tmp(self.tmp)
         try:
             if stat.S_ISREG(os.fstat(sfd).st_mode):
-                _copy_fd(sfd, fd)
-                digest, size = hash_fd(fd, self.algorithm)
+                digest, size = copy_and_hash(sfd, fd, self.algorithm)
                 return self._finish(fd, tmp, digest, size)
         except BaseException:
             Staged(fd, tmp, Digest(self.algorithm, ""), 0).close()
@@ -220,7 +264,7 @@ class Blobs:
         if opened is None:
             return None
         fd, ident = opened
-        if False:
+        if hash_fd(fd, d.algorithm)[0] != d:
             os.close(fd)
             self.quarantine(self.path(d), ident)
             return None
@@ -236,8 +280,7 @@ class Blobs:
         try:
             out = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
             try:
-                _copy_fd(fd, out)
-                good = hash_fd(out, d.algorithm)[0] == d
+                good = copy_and_hash(fd, out, d.algorithm)[0] == d
             finally:
                 os.close(out)
             if not good:

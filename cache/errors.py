@@ -12,15 +12,6 @@ class BadDigest(StoreError, ValueError):
     """A string is not a digest this store understands (`<algorithm>:<lowercase hex>`)."""
 
 
-class CorruptBlob(StoreError):
-    """A blob's bytes do not hash to its name. Readers turn this into a miss and quarantine it."""
-
-    def __init__(self, digest: str, actual: str) -> None:
-        self.digest = digest
-        self.actual = actual
-        super().__init__(f"blob {digest} is damaged (content hashes to {actual})")
-
-
 class MissingBlob(StoreError):
     """An action-cache entry was to name a blob that is not (or no longer) in the store."""
 

@@ -128,14 +128,4 @@ def file_lock(path: Path, exclusive: bool) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def copy_range(src: int, dst: int) -> int:
-    """Copy src to dst in the kernel (copy_file_range); raises OSError if unsupported here."""
-    total = 0
-    while True:
-        n = os.copy_file_range(src, dst, 1 << 30)
-        if n == 0:
-            return total
-        total += n
-
-
 COPY_UNSUPPORTED = {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF}

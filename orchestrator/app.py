@@ -87,9 +87,9 @@ def compute(
     state = PlanState(cache_dir, config_id(trees, values))
     prep = load_mod.prepare(trees, values)
     sig = load_mod.signature(prep, state.settled, str(KEY_SCHEMA), "\0".join(targets or ()))
-    hit = state.get_result(sig) if sig else None
-    if hit is not None and all(resolved_image(ref, tree) == digest for ref, tree, digest in hit["images"]):
-        return _from_result(hit, store or EmptyStore(),
+    stored = _decode_result(state.get_result(sig)) if sig else None
+    if stored is not None and all(resolved_image(ref, tree) == digest for ref, tree, digest in stored.images):
+        return _from_result(stored, store or EmptyStore(),
                             lambda: _compute(prep, state, targets, store, resolved_image)[0])
     planned, result = _compute(prep, state, targets, store, resolved_image)
     if sig:
@@ -159,18 +159,45 @@ def _compute(prep: load_mod.Prepared, state: PlanState, targets: list[str] | Non
     return planned, result
 
 
-def _from_result(result: dict[str, Any], store: StoreView,
-                 full: Callable[[], Planned]) -> Planned:
+@dataclass
+class _Stored:
+    """A stored whole plan, checked for shape (a damaged one is never half-used)."""
+
+    images: list[tuple[str, str, str | None]]
+    warnings: list[str]
+    order: list[str]
+    keys: dict[str, str]
+    deps: dict[str, list[str]]
+    kinds: dict[tuple[str, str], tuple[str, ...]]
+    specs: dict[str, str]
+    texts: dict[str, str]  # explanation (a superset of the key inputs) as JSON
+
+
+def _decode_result(result: dict[str, Any] | None) -> _Stored | None:
+    if result is None:
+        return None
+    try:
+        nodes: dict[str, list[Any]] = result["nodes"]
+        order = [str(n) for n in result["order"]]
+        deps = {n: [str(d) for d in nodes[n][1]] for n in order}
+        stored = _Stored(
+            images=[(str(ref), str(tree), None if d is None else str(d)) for ref, tree, d in result["images"]],
+            warnings=[str(w) for w in result["warnings"]], order=order,
+            keys={n: str(nodes[n][0]) for n in order}, deps=deps,
+            kinds={(d, n): tuple(str(k).split(",")) for n in order for d, k in zip(deps[n], nodes[n][2],
+                                                                                 strict=True)},
+            specs={n: str(nodes[n][3]) for n in order}, texts={n: str(nodes[n][4]) for n in order},
+        )
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+        return None
+    return stored if all(d in stored.keys for n in order for d in deps[n]) else None
+
+
+def _from_result(stored: _Stored, store: StoreView, full: Callable[[], Planned]) -> Planned:
     """The no-change fast path: the stored plan inputs, planned against the store as it is now."""
-    nodes: dict[str, list[Any]] = result["nodes"]
-    order: list[str] = result["order"]
-    keys = {n: nodes[n][0] for n in order}
-    deps = {n: nodes[n][1] for n in order}
-    kinds = {(d, n): tuple(k.split(",")) for n in order for d, k in zip(nodes[n][1], nodes[n][2])}
-    texts = {n: nodes[n][4] for n in order}
-    explanations = LazyJSON(texts)
-    inputs = LazyJSON(texts, KeyInputs.from_json)
-    plan = make_plan(order, deps, inputs, keys, {n: nodes[n][3] for n in order}, explanations, store)
+    explanations = LazyJSON(stored.texts)
+    inputs = LazyJSON(stored.texts, KeyInputs.from_json)
+    plan = make_plan(stored.order, stored.deps, inputs, stored.keys, stored.specs, explanations, store)
     once: list[Planned] = []
 
     def loaded() -> Planned:
@@ -178,8 +205,8 @@ def _from_result(result: dict[str, Any], store: StoreView,
             once.append(full())
         return once[0]
 
-    return Planned(plan, _Deferred(lambda: loaded().packages), inputs, keys, order, deps, kinds,
-                   _Deferred(lambda: loaded().contexts), list(result["warnings"]), 0)
+    return Planned(plan, _Deferred(lambda: loaded().packages), inputs, stored.keys, stored.order,
+                   stored.deps, stored.kinds, _Deferred(lambda: loaded().contexts), stored.warnings, 0)
 
 
 def select(targets: list[str], packages: Mapping[str, Package]) -> list[str]:
@@ -346,6 +373,8 @@ def build(trees: list[str], values: list[str], cache_dir: str, *, targets: list[
         executor = Executor(planned, store, backend, work_root, os.path.join(cache_dir, "logs"),
                             located, cancel)
         nodes = {n: planned.deps[n] for n in planned.order}
+        if hasattr(reporter, "expect"):
+            reporter.expect({i.id for i in planned.plan.items if i.action == "build"})
         with scheduler.install_signal_handlers(cancel), store.pin(list(planned.keys.values())):
             results = scheduler.run(nodes, executor.work, jobs=jobs, keep_going=keep_going,
                                     reporter=reporter, cancel=cancel)

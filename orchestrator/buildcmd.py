@@ -34,10 +34,13 @@ class ConsoleReporter(Reporter):
     def __init__(self, stream: Any = sys.stderr, live: bool | None = None) -> None:
         self.stream = stream
         self.live = stream.isatty() if live is None else live
-        self.logs: dict[str, str] = {}
+        self.to_build: set[str] | None = None  # set by the caller once the plan is known
+
+    def expect(self, to_build: set[str]) -> None:
+        self.to_build = to_build
 
     def started(self, node: str) -> None:
-        if not self.live:
+        if not self.live and (self.to_build is None or node in self.to_build):
             print(f"building {node}", file=self.stream, flush=True)
 
     def finished(self, result: NodeResult) -> None:

@@ -44,13 +44,16 @@ class KeyInputs:
             id=str(doc["id"]), spec=str(doc["spec"]),
             files=tuple(sorted((str(k), str(v)) for k, v in doc["files"].items())),
             image=str(doc["image"]),
-            deps=tuple(sorted((str(v["kinds"]), str(k), str(v["key"])) for k, v in doc["deps"].items())),
+            deps=tuple((str(v["kinds"]), str(k), str(v["key"])) for k, v in sorted(doc["deps"].items())),
         )
 
 
 def _digest(domain: str, inputs: KeyInputs) -> str:
+    # canonical order, whatever order the caller (or a JSON round trip) produced
+    files = sorted(inputs.files)
+    deps = sorted(inputs.deps, key=lambda d: (d[1], d[0], d[2]))
     payload = json.dumps(
-        [KEY_SCHEMA, domain, inputs.id, inputs.spec, inputs.files, inputs.image, inputs.deps],
+        [KEY_SCHEMA, domain, inputs.id, inputs.spec, files, inputs.image, deps],
         separators=(",", ":"), ensure_ascii=False,
     )
     return xxhash.xxh3_128_hexdigest(payload.encode())

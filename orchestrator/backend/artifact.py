@@ -18,13 +18,21 @@ from typing import IO
 
 import zstandard
 
-from orchestrator.backend.fstree import WHITEOUT_PREFIX, Node
-from orchestrator.backend.unpack import ZSTD_MAGIC, Limits, open_archive, unpack_artifact
+from orchestrator.backend.fstree import WHITEOUT_PREFIX, Node, tree_key
+from orchestrator.backend.unpack import Limits, open_archive, unpack_artifact
 
-__all__ = ["Limits", "ZSTD_LEVEL", "list_members", "read_members", "source_date_epoch", "unpack_artifact",
-           "write_artifact", "write_empty_artifact"]
+__all__ = [
+    "ZSTD_LEVEL",
+    "Limits",
+    "list_members",
+    "read_members",
+    "source_date_epoch",
+    "unpack_artifact",
+    "write_artifact",
+    "write_empty_artifact",
+]
 
-ZSTD_LEVEL = 6
+ZSTD_LEVEL = 3  # zstd's default, as cOS uses; changing it changes every artefact's bytes
 # Extended attributes kept in artefacts (file capabilities, e.g. `ping`); everything else dropped.
 KEPT_XATTRS = ("security.capability",)
 _PAX_XATTR = "SCHILY.xattr."
@@ -60,7 +68,7 @@ def write_artifact(
     for gone in whiteouts:
         parent, _, base = gone.rpartition("/")
         members.append((f"{parent}/{WHITEOUT_PREFIX}{base}", None))
-    ordered = sorted(members, key=lambda m: _tree_key(m[0]))
+    ordered = sorted(members, key=lambda m: tree_key(m[0]))
     tmp = f"{dest}.tmp.{os.getpid()}"
     files: list[str] = []
     links: dict[tuple[int, int], str] = {}
@@ -97,10 +105,6 @@ def write_artifact(
 def write_empty_artifact(dest: str) -> tuple[str, ...]:
     """The artefact of a virtual package: a valid, empty, byte-stable archive."""
     return write_artifact(dest, None, [], {})
-
-
-def _tree_key(name: str) -> list[bytes]:
-    return name.encode("utf-8", "surrogateescape").split(b"/")
 
 
 def _info(arcname: str, node: Node, clamp: int) -> tarfile.TarInfo:
@@ -152,8 +156,3 @@ def read_members(path: str) -> Iterator[tuple[tarfile.TarInfo, bytes | None]]:
 
 def list_members(path: str) -> list[str]:
     return [info.name for info, _ in read_members(path)]
-
-
-def is_zstd(path: str) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(4) == ZSTD_MAGIC

@@ -7,6 +7,7 @@ every child runs in its own process group so a caller's ^C handling can stop the
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import json
@@ -119,8 +120,8 @@ class Buildah:
         argv = [self.binary, *self._global, *args]
         if cancel is not None and cancel.is_set():
             raise Interrupted()
-        log: IO[bytes] | None = open(log_path, "ab") if log_path else None
-        try:
+        with contextlib.ExitStack() as stack:
+            log: IO[bytes] | None = stack.enter_context(open(log_path, "ab")) if log_path else None
             start = 0
             if log is not None:
                 log.write(f"$ {shlex.join(argv)}\n".encode())
@@ -151,14 +152,11 @@ class Buildah:
                 done.set()
                 with self._lock:
                     self._live.pop(proc, None)
-            if cancel is not None and cancel.is_set():
-                raise Interrupted()
-            if proc.returncode != 0 and check:
-                raise BuildahFailed(argv, args[0], proc.returncode, self._tail(log_path, start, err), log_path)
-            return out.decode("utf-8", "replace").strip() if capture and out is not None else ""
-        finally:
-            if log is not None:
-                log.close()
+        if cancel is not None and cancel.is_set():
+            raise Interrupted()
+        if proc.returncode != 0 and check:
+            raise BuildahFailed(argv, args[0], proc.returncode, self._tail(log_path, start, err), log_path)
+        return out.decode("utf-8", "replace").strip() if capture and out is not None else ""
 
     def _watch(self, proc: subprocess.Popen[bytes], cancel: threading.Event, done: threading.Event) -> None:
         """Stop `proc`'s process group once `cancel` is set (polls; never delays the waiter)."""

@@ -118,7 +118,7 @@ def _dollar(text: str, i: int, env: Mapping[str, str], buf: list[str]) -> int:
         if end < 0:
             raise EnvSyntaxError(f"{text!r}: missing '}}'")
         body = text[i + 2:end]
-        m = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+])(.*))?", body, re.S)
+        m = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+])(.*))?", body, re.DOTALL)
         if not m:
             raise EnvSyntaxError(f"{text!r}: bad substitution ${{{body}}}")
         name, op, word = m.group(1), m.group(2), m.group(3) or ""

@@ -161,7 +161,7 @@ def compile_patterns(patterns: Iterable[str], field: str) -> list[re.Pattern[str
     return out
 
 
-def selector(includes: Sequence[str], excludes: Sequence[str]) -> "Selector":
+def selector(includes: Sequence[str], excludes: Sequence[str]) -> Selector:
     return Selector(compile_patterns(includes, "includes"), compile_patterns(excludes, "excludes"))
 
 
@@ -196,9 +196,13 @@ def with_parents(paths: Iterable[str], nodes: Mapping[str, Node]) -> list[str]:
     return sort_paths(out)
 
 
+def tree_key(path: str) -> list[bytes]:
+    """Sort key for tree order (by path components): parents first, siblings by byte order."""
+    return path.encode("utf-8", "surrogateescape").split(b"/")
+
+
 def sort_paths(paths: Iterable[str]) -> list[str]:
-    """Tree order (by path components): parents first, siblings by byte order."""
-    return sorted(paths, key=lambda p: p.encode("utf-8", "surrogateescape").split(b"/"))
+    return sorted(paths, key=tree_key)
 
 
 def check_names(paths: Iterable[str]) -> None:

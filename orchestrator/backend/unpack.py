@@ -226,7 +226,7 @@ class _Layer:
                     if tuple(parent + [child]) not in self.created:
                         self._remove(pfd, child)
                 return
-            target = base[len(WH):] if base.startswith(WH) else base
+            target = base.removeprefix(WH)
             if target in ("", ".", "..") or target.startswith(WH):
                 raise _Hostile("malformed whiteout")
             if tuple(parent + [target]) not in self.created:

@@ -38,10 +38,10 @@ class PackageDir:
     context: list[str] = field(default_factory=list)  # files relative to the package folder
     excluded: list[str] = field(default_factory=list)  # nested package/template folders, relative
     ignored: list[str] = field(default_factory=list)  # files left out by .orchignore, relative
+    path: str = field(init=False, default="")  # absolute package folder
 
-    @property
-    def path(self) -> str:
-        return os.path.join(self.tree, self.rel) if self.rel else self.tree
+    def __post_init__(self) -> None:
+        self.path = os.path.join(self.tree, self.rel) if self.rel else self.tree
 
     def display(self, name: str) -> str:
         return f"{self.rel}/{name}" if self.rel else name
@@ -79,14 +79,16 @@ def _walk(root: str, folder: str, out: TreeScan, owner: PackageDir | None) -> No
     names = {e.name for e in entries}
     is_templates = os.path.basename(folder) == "templates"
     if owner is not None and (is_templates or any(n in names for n in SPEC_FILES)):
-        owner.excluded.append(os.path.relpath(folder, owner.path).replace(os.sep, "/"))
+        owner.excluded.append(_below(folder, owner.path))
     here = None if is_templates else owner
     if not is_templates and any(n in names for n in SPEC_FILES):
-        rel = os.path.relpath(folder, root).replace(os.sep, "/")
-        here = PackageDir(root, "" if rel == "." else rel, [n for n in SPEC_FILES if n in names],
-                          next((b for b in BUILD_FILES if b in names), None),
-                          FINALIZE_FILE in names, ignore=_ignore_patterns(folder))
+        here = PackageDir(root, _below(folder, root) if folder != root else "",
+                          [n for n in SPEC_FILES if n in names],
+                          next((b for b in BUILD_FILES if b in names), None), FINALIZE_FILE in names,
+                          ignore=_ignore_patterns(folder) if IGNORE_FILE in names else [])
         out.packages.append(here)
+    # relative names by slicing (os.path.relpath costs more than the stat call)
+    cut = len(here.path) + 1 if here is not None else 0
     for entry in entries:
         try:
             st = entry.stat(follow_symlinks=False)
@@ -103,8 +105,13 @@ def _walk(root: str, folder: str, out: TreeScan, owner: PackageDir | None) -> No
             continue
         if here is None or (folder == here.path and entry.name in NOT_CONTEXT):
             continue
-        relfile = os.path.relpath(entry.path, here.path).replace(os.sep, "/")
+        relfile = entry.path[cut:].replace(os.sep, "/")
         (here.ignored if _ignored(relfile, here.ignore) else here.context).append(relfile)
+
+
+def _below(path: str, parent: str) -> str:
+    """`path` relative to `parent`, which contains it (both absolute, normalised)."""
+    return path[len(parent) + 1:].replace(os.sep, "/")
 
 
 def _ignore_patterns(folder: str) -> list[str]:

@@ -71,8 +71,8 @@ class Parser:
             self._define(k, word, rest)
         elif word == "template":
             name, i = self._name(rest, k, "template")
-            pipe = self._pipeline(rest, i, k, decl_ok=False) if i < len(rest) else None
-            self.stack[-1].body.append(Tmpl(k, name, pipe))
+            arg = self._pipeline(rest, i, k, decl_ok=False) if i < len(rest) else None
+            self.stack[-1].body.append(Tmpl(k, name, arg))
         else:  # break / continue
             if rest:
                 raise GoSyntaxError(f"unexpected {rest[0].text!r} in {{{{{word}}}}}", k)

@@ -34,52 +34,11 @@ class Scan:
     last_rtrim: bool
 
 
-_ACTION = re.compile(
-    r"""\{\{(-[ \t\r\n])?"""
-    r"""(?:(/\*(?:[^*]|\*(?!/))*\*/)"""
-    r"""|(?!/\*|-[ \t\r\n]/\*)((?:[^"`'}]|"(?:[^"\\\n]|\\.)*"|`[^`]*`|'(?:[^'\\\n]|\\.)*'|\}(?!\}))*?))"""
-    r"""([ \t\r\n]-)?\}\}""",
-    re.S,
-)
-
-
 def scan(text: str) -> Scan:
     """Split `text` into literal text and action contents, applying trim markers to literals.
 
-    One regex match per action (C speed); anything it cannot match goes to the careful
-    character scanner, which reports the precise error.
+    Linear: `str.find` for delimiters; a character walk only for actions containing quotes.
     """
-    key: list[str] = []
-    lits: list[str] = []
-    offs: list[int] = []
-    pos, rtrim, first_ltrim = 0, False, False
-    find, match = text.find, _ACTION.match
-    while True:
-        i = find("{{", pos)
-        if i < 0:
-            break
-        m = match(text, i)
-        if m is None:
-            return scan_slow(text)
-        lt, com, content, rt = m.groups()
-        lit = text[pos:i]
-        if rtrim:
-            lit = lit.lstrip(SPACE)
-        if lt is not None:
-            lit = lit.rstrip(SPACE)
-        if not offs:
-            first_ltrim = lt is not None
-        lits.append(lit)
-        key.append(COMMENT if com is not None else content)
-        offs.append(i)
-        rtrim, pos = rt is not None, m.end()
-    lit = text[pos:]
-    lits.append(lit.lstrip(SPACE) if rtrim else lit)
-    return Scan(tuple(key), tuple(lits), tuple(offs), first_ltrim, rtrim and bool(key))
-
-
-def scan_slow(text: str) -> Scan:
-    """Character-level scanner: the reference for `scan` and the source of its error messages."""
     key: list[str] = []
     lits: list[str] = []
     offs: list[int] = []

@@ -62,13 +62,16 @@ class _Source:
     """One text, or a concatenation of files, whose offsets map back to (file, line)."""
 
     def __init__(self, parts: Sequence[tuple[str, str]]) -> None:
-        self.parts = list(parts)
-        self.text = "".join(t for _, t in parts)
-        self.starts = list(itertools.accumulate((len(t) for _, t in parts), initial=0))
+        self.parts = parts
+
+    @property
+    def text(self) -> str:
+        return "".join(t for _, t in self.parts)
 
     def locate(self, offset: int) -> tuple[str, int | None]:
         if not self.parts:
             return "", None
+        self.starts = list(itertools.accumulate((len(t) for _, t in self.parts), initial=0))
         i = min(max(bisect.bisect_right(self.starts, offset) - 1, 0), len(self.parts) - 1)
         path, text = self.parts[i]
         return path, text.count("\n", 0, offset - self.starts[i]) + 1
@@ -107,6 +110,7 @@ def _tpl(name: Any, arg: Any = None) -> str:
 
 _RUNTIME: dict[str, Any] = {"_fld": fld, "_out": out, "_rng": rng, "_tpl": _tpl, "_idx": index, "namespace": Namespace}
 _NATIVE_GLOBALS = {**tmplenv.NATIVE_GLOBALS, "template": _tpl, "include": _tpl}
+tmplenv.trust(fld, out, rng, _tpl, index)
 
 
 def _compile_go(junit: JUnit) -> _Unit:
@@ -115,7 +119,7 @@ def _compile_go(junit: JUnit) -> _Unit:
     g = dict(_RUNTIME)
     g.update((f"_fn_{n}", FUNCS[n]) for n in junit.funcs)
     g.update(junit.consts)
-    tmpl = tmplenv.ENV.template_class.from_code(tmplenv.ENV, code, tmplenv.ENV.make_globals(g))
+    tmpl = tmplenv.ENV.template_class.from_code(tmplenv.ENV, code, g)  # a plain dict: cheap per-render copy
     STATS["units"] += 1
     return _Unit(junit.name, tmpl, filename, junit.k_of_line)
 
@@ -127,7 +131,7 @@ def _compile_native(text: str, path: str) -> _Unit:
     except jinja2.TemplateSyntaxError as e:
         raise SpecError(f"template syntax error: {e.message}", reason=Reason.TEMPLATE_ERROR, file=path,
                         line=e.lineno, hint="fix the Jinja2 syntax") from None
-    tmpl = tmplenv.ENV.template_class.from_code(tmplenv.ENV, code, tmplenv.ENV.make_globals(_NATIVE_GLOBALS))
+    tmpl = tmplenv.ENV.template_class.from_code(tmplenv.ENV, code, dict(_NATIVE_GLOBALS))
     STATS["native"] += 1
     return _Unit(path, tmpl, filename, None)
 
@@ -139,7 +143,10 @@ _NATIVE: dict[tuple[str, str], _Unit] = {}
 
 def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
     if len(cache) >= _CACHE_LIMIT:
-        del cache[next(iter(cache))]
+        try:  # evict the oldest entry; tolerate another thread doing the same
+            del cache[next(iter(cache))]
+        except (StopIteration, KeyError, RuntimeError):
+            pass
     cache[key] = value
 
 
@@ -223,9 +230,9 @@ def _exec(unit: _Unit, env: dict[str, Any], where: _Where, ctx_out: list[Any] | 
         f.where.append(_locate(f.__traceback__, unit, where))
         raise
     except _CONVERT as e:
-        f = Fault(_describe(e))
-        f.where.append(_locate(e.__traceback__, unit, where))
-        raise f from None
+        fault = Fault(_describe(e))
+        fault.where.append(_locate(e.__traceback__, unit, where))
+        raise fault from None
     if ctx_out is not None:
         ctx_out.append(ctx)
     return "".join(parts)
@@ -296,9 +303,9 @@ class _Run:
             f.where.append(_locate(f.__traceback__, unit, self.renderer._native_where[unit.filename]))
             raise
         except _CONVERT as e:
-            f = Fault(_describe(e))
-            f.where.append(_locate(e.__traceback__, unit, self.renderer._native_where[unit.filename]))
-            raise f from None
+            fault = Fault(_describe(e))
+            fault.where.append(_locate(e.__traceback__, unit, self.renderer._native_where[unit.filename]))
+            raise fault from None
 
 
 class Renderer:

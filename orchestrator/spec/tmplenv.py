@@ -20,6 +20,7 @@ from .funcs import FUNCS
 from .tmplrt import Fault, Missing, charge
 
 _MAX_RANGE = 100_000
+_MAX_WIDTH = 10_000
 _WIDTH = re.compile(r"%[-+ #0]*(?:\*|\d{5,})|\.\d{5,}|\{[^{}]*:[^{}]*?\d{5,}[^{}]*\}|\{[^{}]*:[^{}]*\{")
 
 
@@ -32,6 +33,12 @@ class OrchEnvironment(ImmutableSandboxedEnvironment):
     """Sandbox with size-checked operators and key paths for undefined values (native dialect)."""
 
     intercepted_binops = frozenset({"*", "**", "+", "%", "//"})
+    trusted: set[int] = set()  # ids of orch's own helper/library functions: called without the sandbox detour
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        if not kwargs and id(__obj) in __self.trusted:
+            return __obj(*args)
+        return super().call(__context, __obj, *args, **kwargs)
 
     def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
         if operator_ == "*":
@@ -49,21 +56,25 @@ class OrchEnvironment(ImmutableSandboxedEnvironment):
             _check_format(left)
         return super().call_binop(context, operator_, left, right)
 
-    def format_string(self, s: str, args: tuple[Any, ...], kwargs: dict[str, Any], format_func: Any = None) -> str:
-        _check_format(s)
-        return str(super().format_string(s, args, kwargs, format_func))
+    def wrap_str_format(self, value: Any) -> Any:
+        wrapped = super().wrap_str_format(value)
+        if wrapped is not None:
+            _check_format(value.__self__)
+        return wrapped
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         v = super().getattr(obj, attribute)
-        if isinstance(v, Missing) and not isinstance(obj, Missing) and v.path == attribute:
+        if isinstance(v, Missing) and not v.unsafe and not isinstance(obj, Missing) and v.path == attribute:
             return Missing(path=_name_of(obj) + "." + attribute)
         if isinstance(v, Mapping) and isinstance(obj, Mapping):
             _remember(v, _name_of(obj) + "." + attribute)
         return v
 
     def getitem(self, obj: Any, argument: Any) -> Any:
+        if type(obj) is tuple and type(argument) is int:
+            return obj[argument]
         v = super().getitem(obj, argument)
-        if isinstance(v, Missing) and not isinstance(obj, Missing):
+        if isinstance(v, Missing) and not v.unsafe and not isinstance(obj, Missing):
             return Missing(path=f"{_name_of(obj)}[{argument!r}]")
         if isinstance(v, Mapping) and isinstance(obj, Mapping) and isinstance(argument, str):
             _remember(v, f"{_name_of(obj)}.{argument}")
@@ -116,16 +127,44 @@ def _as_filter(fn: Any) -> Any:
     return flt
 
 
+def _bounded(flt: Any) -> Any:
+    """A Jinja filter whose numeric arguments (widths, counts) may not be huge."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        for a in list(args[1:]) + list(kwargs.values()):
+            if isinstance(a, int) and not isinstance(a, bool) and abs(a) > _MAX_WIDTH:
+                raise Fault(f"filter {flt.__name__}: argument {a} exceeds {_MAX_WIDTH}")
+        return flt(*args, **kwargs)
+
+    for attr in ("jinja_pass_arg",):
+        if hasattr(flt, attr):
+            setattr(wrapper, attr, getattr(flt, attr))
+    wrapper.__name__ = flt.__name__
+    return wrapper
+
+
 def make_env() -> OrchEnvironment:
+    """Jinja's built-in filters keep their meaning; library functions that are not already a Jinja
+    filter are added as filters (piped value last)."""
     env = OrchEnvironment(autoescape=False, keep_trailing_newline=True, undefined=Missing,
                           extensions=["jinja2.ext.loopcontrols"])
     env.globals.clear()
-    for name in ("random", "center", "wordwrap", "indent", "format", "xmlattr", "filesizeformat"):
-        env.filters.pop(name, None)
-    env.filters.update({name: _as_filter(fn) for name, fn in FUNCS.items()})
+    env.filters.pop("random", None)
+    for name in ("center", "indent", "wordwrap", "slice", "truncate", "batch"):
+        env.filters[name] = _bounded(env.filters[name])
     env.filters["format"] = _format
+    for name, fn in FUNCS.items():
+        env.filters.setdefault(name, _as_filter(fn))
     return env
 
 
 ENV = make_env()
 NATIVE_GLOBALS: dict[str, Any] = {**FUNCS, "range": _range, "namespace": Namespace}
+
+
+def trust(*fns: Any) -> None:
+    """Mark module-level functions (which live as long as the process) as safe to call directly."""
+    OrchEnvironment.trusted.update(id(f) for f in fns)
+
+
+trust(*FUNCS.values(), _range)

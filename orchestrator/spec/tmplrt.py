@@ -16,7 +16,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from jinja2 import Undefined
+from jinja2 import Undefined, UndefinedError
 from jinja2.utils import missing as _jmissing
 
 from .gofmt import gostr, sort_keys, type_name
@@ -48,12 +48,15 @@ class UndefinedValue(Fault):
 
 
 class Missing(Undefined):
-    """An undefined value that knows its key path; falsy, fails when printed or used."""
+    """An undefined value that knows its key path; falsy, fails when printed or used.
+
+    A `hint` (set by the sandbox for an unsafe attribute) makes any use a template error naming it.
+    """
 
     __slots__ = ("_path", "_null")
 
     def __init__(self, hint: str | None = None, obj: Any = _jmissing, name: str | None = None,
-                 exc: type[Exception] = Exception, path: str | None = None, null: bool = False) -> None:
+                 exc: type[UndefinedError] = UndefinedError, path: str | None = None, null: bool = False) -> None:
         super().__init__(hint, obj, name, exc)
         self._path = path if path is not None else (name or "?")
         self._null = null
@@ -62,16 +65,25 @@ class Missing(Undefined):
     def path(self) -> str:
         return self._path
 
+    @property
+    def unsafe(self) -> bool:
+        return self._undefined_hint is not None
+
     def _fail_with_undefined_error(self, *args: Any, **kwargs: Any) -> NoReturn:
+        if self._undefined_hint is not None:
+            raise Fault(f"unsafe template operation: {self._undefined_hint}")
         raise UndefinedValue(self._path, self._null)
+
+    def _child(self, path: str) -> Missing:
+        return Missing(self._undefined_hint, path=path)
 
     def __getattr__(self, name: str) -> Any:
         if name[:2] == "__":
             raise AttributeError(name)
-        return Missing(path=f"{self._path}.{name}")
+        return self._child(f"{self._path}.{name}")
 
     def __getitem__(self, key: Any) -> Any:
-        return Missing(path=f"{self._path}[{json.dumps(key) if isinstance(key, str) else key}]")
+        return self._child(f"{self._path}[{json.dumps(key) if isinstance(key, str) else key}]")
 
     def __bool__(self) -> bool:
         return False
@@ -91,7 +103,10 @@ class Missing(Undefined):
     def __repr__(self) -> str:
         return f"Missing({self._path!r})"
 
-    __str__ = __len__ = _fail_with_undefined_error  # type: ignore[assignment]
+    __str__ = __len__ = __call__ = __int__ = __float__ = __complex__ = _fail_with_undefined_error
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _fail_with_undefined_error
+    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = _fail_with_undefined_error
+    __pos__ = __neg__ = __lt__ = __le__ = __gt__ = __ge__ = __pow__ = __rpow__ = _fail_with_undefined_error
 
 
 # ------------------------------------------------------------------ per-render limits

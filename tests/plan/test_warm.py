@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator import app
+from orchestrator import app, planstate
 from orchestrator.spec import yamlload
 from plan_helpers import age, pkg_files, write
 
@@ -90,8 +90,8 @@ def test_second_plan_renders_and_parses_nothing(setup: tuple[Path, Path, Path],
 def test_state_persists_in_cache_dir(setup: tuple[Path, Path, Path]) -> None:
     tree, values, cache = setup
     compute(tree, values, cache)
-    states = glob.glob(str(cache / "plan" / "*"))
-    assert len(states) == 1, states
+    states = sorted(Path(p).suffix for p in glob.glob(str(cache / "plan" / "*")))
+    assert states == [".dirs", ".result"], states
     # another cache dir knows nothing
     assert compute(tree, values, cache.parent / "other").rendered == 5
 
@@ -192,43 +192,51 @@ def test_old_stat_data_is_trusted(tmp_path: Path) -> None:
     assert keys(warm) == keys(cold)
 
 
-def _state_file(cache: Path) -> Path:
-    (state,) = glob.glob(str(cache / "plan" / "*.json"))
+def _state_file(cache: Path, kind: str) -> Path:
+    (state,) = glob.glob(str(cache / "plan" / f"*.{kind}"))
     return Path(state)
 
 
-@pytest.mark.parametrize("damage", ["garbage", "empty", "truncated", "list", "wrong-types",
-                                    "flipped-entry", "flipped-digest"])
-def test_corrupt_state_is_ignored(setup: tuple[Path, Path, Path], damage: str) -> None:
+@pytest.mark.parametrize("kind", ["dirs", "result"])
+@pytest.mark.parametrize("damage", ["garbage", "empty", "truncated", "wrong-shape", "flipped-step",
+                                    "flipped-digest", "other-version"])
+def test_corrupt_state_is_ignored(setup: tuple[Path, Path, Path], damage: str, kind: str) -> None:
     tree, values, cache = setup
     cold = compute(tree, values, cache)
-    state = _state_file(cache)
+    state = _state_file(cache, kind)
     raw = state.read_bytes()
+    header, _, body = raw.partition(b"\n")
     if damage == "garbage":
-        state.write_bytes(b"\x00\xffnot json at all" * 10)
+        state.write_bytes(b"\x00\xffnot a state file at all" * 10)
     elif damage == "empty":
         state.write_bytes(b"")
     elif damage == "truncated":
         state.write_bytes(raw[: len(raw) // 2])
-    elif damage == "list":
-        state.write_text("[1, 2, 3]")
-    elif damage == "wrong-types":
-        text = raw.decode()
-        head, _, _ = text.partition('"dirs":')
-        state.write_text(head + '"dirs":[1],"files":"x","result":7}')
-    elif damage == "flipped-entry":  # still valid JSON: a rendered step altered in place
-        assert b"echo a green" in raw
-        state.write_bytes(raw.replace(b"echo a green", b"echo a GREEN"))
-    else:  # a context file digest altered in place
-        text = raw.decode()
-        pos = text.index('"x:') if '"x:' in text else text.index('"-:')
-        pos += 4
-        flipped = "0" if text[pos] != "0" else "1"
-        state.write_text(text[:pos] + flipped + text[pos + 1:])
+    elif damage == "wrong-shape":  # a well-formed file (right digest) holding the wrong structure
+        planstate._write(str(state), [1, 2, 3] if kind == "dirs" else {"signature": 7, "nodes": "x"})
+    elif damage == "flipped-step":  # a rendered step altered in place, digest not updated
+        assert b"echo a green" in body
+        state.write_bytes(header + b"\n" + body.replace(b"echo a green", b"echo a GREEN"))
+    elif damage == "flipped-digest":  # one byte of the body's digest in the header
+        last = header[-1:]
+        state.write_bytes(header[:-1] + (b"0" if last != b"0" else b"1") + b"\n" + body)
+    else:  # written by another orch/Python version: same digest rule, other header
+        state.write_bytes(header.replace(b"orch-plan-state", b"orch-plan-state-0") + b"\n" + body)
     warm = compute(tree, values, cache)
-    assert doc(warm) == doc(cold), f"a damaged state ({damage}) changed the plan"
+    assert doc(warm) == doc(cold), f"a damaged state ({kind}: {damage}) changed the plan"
     # and it heals: the next run is warm again
-    assert compute(tree, values, cache).rendered == 0
+    healed = compute(tree, values, cache)
+    assert healed.rendered == 0 and doc(healed) == doc(cold)
+
+
+def test_result_with_wrong_shape_and_matching_signature(setup: tuple[Path, Path, Path]) -> None:
+    """Even a result whose signature matches but whose content is malformed must not crash."""
+    tree, values, cache = setup
+    cold = compute(tree, values, cache)
+    state = _state_file(cache, "result")
+    good = planstate._read(str(state))
+    planstate._write(str(state), {"signature": good["signature"], "nodes": {}, "order": ["c/zz@1"]})
+    assert doc(compute(tree, values, cache)) == doc(cold)
 
 
 def test_context_file_edit_changes_only_that_package(setup: tuple[Path, Path, Path]) -> None:
@@ -246,11 +254,11 @@ def test_context_file_edit_changes_only_that_package(setup: tuple[Path, Path, Pa
 def test_state_does_not_grow(setup: tuple[Path, Path, Path]) -> None:
     tree, values, cache = setup
     compute(tree, values, cache)
-    size = _state_file(cache).stat().st_size
+    size = _state_file(cache, "dirs").stat().st_size
     for i in range(3):
         (tree / "d" / "data.txt").write_text(f"{i}\n" * 3)
         compute(tree, values, cache)
-    assert _state_file(cache).stat().st_size < size * 1.2
+    assert _state_file(cache, "dirs").stat().st_size < size * 1.2
 
 
 def test_configurations_have_separate_states(setup: tuple[Path, Path, Path], tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ ROOT = Path(cache.__file__).parent
 def test_all_is_importable_and_complete() -> None:
     for name in cache.__all__:
         assert hasattr(cache, name), name
-    assert {"Store", "Manifest", "Digest", "parse_digest", "StoreError", "CorruptBlob",
+    assert {"Store", "Manifest", "Digest", "parse_digest", "StoreError", "MissingBlob",
             "GcReport", "VerifyReport"} <= set(cache.__all__)
 
 

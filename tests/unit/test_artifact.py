@@ -11,9 +11,13 @@ import pytest
 import zstandard
 
 from orchestrator.backend import fstree
-from orchestrator.backend.artifact import read_members, write_artifact, write_empty_artifact
-from orchestrator.backend.builder import build
+from orchestrator.backend.artifact import (
+    read_members,
+    write_artifact,
+    write_empty_artifact,
+)
 from orchestrator.backend.buildah import Buildah
+from orchestrator.backend.builder import build
 from orchestrator.backend.unpack import Limits, unpack_artifact
 from orchestrator.errors import OrchError, Reason
 from orchestrator.model import BuildJob, PackageRef, SubPackageJob

@@ -12,8 +12,19 @@ import pytest
 
 from orchestrator.backend import argv as A
 from orchestrator.backend.buildah import Buildah, BuildahFailed, default_storage_driver
-from orchestrator.backend.dockerenv import EnvSyntaxError, evaluate, for_buildah, parse_line
-from orchestrator.errors import BuildError, EnvironmentProblem, ExitCode, Interrupted, Reason
+from orchestrator.backend.dockerenv import (
+    EnvSyntaxError,
+    evaluate,
+    for_buildah,
+    parse_line,
+)
+from orchestrator.errors import (
+    BuildError,
+    EnvironmentProblem,
+    ExitCode,
+    Interrupted,
+    Reason,
+)
 
 
 def test_global_args_private_and_system_store() -> None:
@@ -139,7 +150,7 @@ def test_failure_names_command_exit_code_tail_and_log(tmp_path: Path) -> None:
     text = log.read_text()
     assert "$ " + fake in text and "--root" in text and "first line" in text
     # global options come first, then the subcommand
-    assert "--root %s --runroot %s --storage-driver vfs commit c img" % (tmp_path / "r", tmp_path / "rr") in text
+    assert f"--root {tmp_path / 'r'} --runroot {tmp_path / 'rr'} --storage-driver vfs commit c img" in text
 
 
 def test_capture_and_no_log(tmp_path: Path) -> None:

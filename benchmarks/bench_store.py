@@ -1,0 +1,160 @@
+"""Store benchmarks with same-run baselines: ingest and read of one big artefact against `cp`,
+verify throughput against `cat`, and GC of 100,000 blobs.
+
+    python benchmarks/bench_store.py                 # 1 GiB artefact, 100,000 blobs
+    python benchmarks/bench_store.py --size 64M --blobs 5000   # quick
+
+Every row runs orch and its baseline alternately, `--repeat` times, and reports medians. Dirty
+pages are flushed (`sync`) before each timed step so one step's writeback is not billed to the
+next. Ingest is durable (fsync file + directory): its like-for-like baseline is `cp` followed by
+`fsync`; plain `cp` (nothing on disk yet when it returns) is shown beside it.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cache import Manifest, Store  # noqa: E402
+
+MiB = 1 << 20
+
+
+def parse_size(text: str) -> int:
+    units = {"K": 1 << 10, "M": MiB, "G": 1 << 30}
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    return int(float(t[:-1]) * units[t[-1]]) if t[-1] in units else int(t)
+
+
+def timed(fn: Callable[[], object]) -> float:
+    os.sync()
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def fsync_path(p: Path) -> None:
+    fd = os.open(p, os.O_RDONLY)
+    os.fsync(fd)
+    os.close(fd)
+
+
+def cp(a: Path, b: Path) -> None:
+    subprocess.run(["cp", str(a), str(b)], check=True)
+
+
+def bench_big(work: Path, size: int, repeat: int) -> list[tuple[str, float, str, float, float | None]]:
+    src = work / "artefact.bin"
+    with open(src, "wb") as f:  # incompressible, written in chunks
+        for _ in range(size // (64 * MiB)):
+            f.write(os.urandom(64 * MiB))
+        f.write(os.urandom(size % (64 * MiB)))
+    runs: dict[str, list[float]] = {k: [] for k in
+                                    ("put", "cp+fsync", "put-nofsync", "cp", "get", "cp-blob", "verify", "cat")}
+    digest = ""
+    for r in range(repeat):
+        for durable, key in ((True, "put"), (False, "put-nofsync")):
+            root = work / f"store-{r}-{key}"
+            s = Store(root, durable=durable)
+            runs[key].append(timed(lambda: s.put_file(src)))
+            digest = s.put_file(src)
+            s.close()
+            shutil.rmtree(root)
+        dst = work / "copy.bin"
+        runs["cp+fsync"].append(timed(lambda: (cp(src, dst), fsync_path(dst))))
+        dst.unlink()
+        runs["cp"].append(timed(lambda: cp(src, dst)))
+        dst.unlink()
+    s = Store(work / "store")
+    digest = s.put_file(src)
+    blob = s.blob_path(digest)
+    for r in range(repeat):
+        out = work / "out.bin"
+        runs["get"].append(timed(lambda: s.get_file(digest, out)))
+        assert out.stat().st_size == size
+        out.unlink()
+        runs["cp-blob"].append(timed(lambda: cp(blob, out)))
+        out.unlink()
+        runs["verify"].append(timed(lambda: s.verify()))
+        runs["cat"].append(timed(lambda: subprocess.run(f"cat '{blob}' > /dev/null", shell=True, check=True)))
+    s.close()
+    med = {k: statistics.median(v) for k, v in runs.items()}
+    mb = size / MiB
+    return [
+        ("ingest (durable) vs cp+fsync", mb / med["put"], "cp+fsync", mb / med["cp+fsync"], 0.8),
+        ("ingest (durable) vs cp", mb / med["put"], "cp", mb / med["cp"], 0.8),
+        ("ingest (durable=False) vs cp", mb / med["put-nofsync"], "cp", mb / med["cp"], 0.8),
+        ("read (get, re-hashed) vs cp", mb / med["get"], "cp", mb / med["cp-blob"], 0.8),
+        ("verify (re-hash all) vs cat", mb / med["verify"], "cat", mb / med["cat"], None),
+    ]
+
+
+def bench_gc(work: Path, n: int) -> tuple[str, float, str, float, float | None, str]:
+    root = work / "gcstore"
+    s = Store(root, durable=False)  # setup speed; GC itself does the same work either way
+    t0 = time.perf_counter()
+    ds = []
+    for i in range(n):
+        data = i.to_bytes(8, "little") * (1 + i % 64)
+        ds.append((s.put_bytes(data), len(data)))
+        if i % 10 == 0:
+            s.ac_put(f"key-{i}", Manifest(artifact=ds[-1][0], artifact_size=ds[-1][1]))
+    setup = time.perf_counter() - t0
+    total = s.stats()["bytes"]
+    report = s.gc_max_size(total // 10)  # evict ~90 %
+    gc_s = report.seconds
+    s.close()
+    plain = work / "plain"  # baseline: unlinking as many plain files, nothing else
+    for i in range(report.removed_blobs):
+        d = plain / f"{i % 256:02x}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / str(i)).write_bytes(b"x")
+    files = [p for d in plain.iterdir() for p in d.iterdir()]
+    os.sync()
+    t0 = time.perf_counter()
+    for p in files:
+        p.unlink()
+    base = time.perf_counter() - t0
+    note = (f"{n} blobs, {n // 10} entries ({setup:.0f}s to fill); evicted {report.removed_blobs} "
+            f"blobs + {report.removed_entries} entries")
+    return (f"gc --max-size of {n} blobs (s)", gc_s, "unlink only (s)", base, 10.0, note)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--size", default="1G", help="artefact size (default 1G)")
+    ap.add_argument("--blobs", type=int, default=100_000, help="blobs for the GC run")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--dir", default=None, help="scratch directory (default: under $TMPDIR)")
+    a = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="orch-bench-", dir=a.dir))
+    try:
+        size = parse_size(a.size)
+        rows = bench_big(work, size, a.repeat)
+        print(f"store benchmark: {size / MiB:.0f} MiB artefact, median of {a.repeat}, in {work}")
+        print(f"{'operation':34} {'orch MB/s':>10} {'baseline':>10} {'base MB/s':>10} {'ratio':>6} {'goal':>6}  result")
+        for name, orch, base_name, base, goal in rows:
+            ratio = orch / base
+            verdict = "-" if goal is None else ("PASS" if ratio >= goal else "FAIL")
+            g = "-" if goal is None else f"{goal:.1f}x"
+            print(f"{name:34} {orch:10.0f} {base_name:>10} {base:10.0f} {ratio:5.2f}x {g:>6}  {verdict}")
+        name, secs, base_name, base, limit, note = bench_gc(work, a.blobs)
+        verdict = "PASS" if limit is not None and secs <= limit else "FAIL"
+        print(f"{name:34} {secs:10.2f} {base_name:>10} {base:10.2f} {secs / base:5.2f}x {'<=10s':>6}  {verdict}")
+        print(f"  ({note})")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
