@@ -2,7 +2,8 @@
 
 Both run under the store's exclusive lock (writers wait a moment), read live pins first, and
 delete action-cache entries *before* the blobs they name, so no entry ever dangles. Sizes come
-from the index: `gc_max_size` never walks the store.
+from the index: `gc_max_size` never walks the store. The kv namespaces are left alone: they are
+small, and a value naming a removed key is just a lookup that leads to a miss.
 """
 from __future__ import annotations
 
@@ -38,11 +39,11 @@ def _evict(store: Store, digests: list[str], protected_keys: set[str]) -> tuple[
     return entries, blobs
 
 
-def _finish(store: Store, t0: float, removed: tuple[int, int, int, int], pinned: int) -> GcReport:
+def _finish(store: Store, t0: float, removed: tuple[int, int, int], pinned: int) -> GcReport:
     reap_key_locks(store.base / "locks" / "keys")
     n, total = store.index.totals()
     return GcReport(removed_blobs=removed[0], removed_bytes=removed[1], removed_entries=removed[2],
-                    removed_kv=removed[3], remaining_blobs=n, remaining_bytes=total,
+                    remaining_blobs=n, remaining_bytes=total,
                     pinned_blobs=pinned, seconds=time.monotonic() - t0)
 
 
@@ -64,7 +65,7 @@ def gc_max_size(store: Store, max_bytes: int) -> GcReport:
                 if total - freed <= max_bytes:
                     break
         entries, _ = _evict(store, victims, pinned_keys)
-        return _finish(store, t0, (len(victims), freed, entries, 0), len(pinned_digests))
+        return _finish(store, t0, (len(victims), freed, entries), len(pinned_digests))
 
 
 def gc_keep(store: Store, keys: set[str]) -> GcReport:
@@ -77,19 +78,16 @@ def gc_keep(store: Store, keys: set[str]) -> GcReport:
         keep = set(pinned_digests)
         drop_rows: list[int] = []
         dropped: list[str] = []
-        kv_dropped = 0
         for rowid, k, text in store.meta.scan():
+            if k is not None and k.startswith(_KV):
+                continue  # kv is small metadata with its own meaning: GC leaves it alone
             if k is not None and k.startswith(_AC):
                 m = from_json(text) if text else None
                 if k[len(_AC):] in keep_keys and m is not None:
                     keep.update(b.digest for b in m.blobs())
                     continue
                 dropped.append(k[len(_AC):])
-            elif k is not None and k.startswith(_KV) and k[len(_KV):].partition(":")[2] in keep_keys:
-                continue
-            else:
-                kv_dropped += k is not None and k.startswith(_KV)
-            drop_rows.append(rowid)
+            drop_rows.append(rowid)  # an entry not kept, or a row that is not ours at all
         store.meta.delete_rows(drop_rows)  # entries first ...
         store.index.drop_entries(dropped)
         removed = freed = 0
@@ -103,4 +101,4 @@ def gc_keep(store: Store, keys: set[str]) -> GcReport:
                 removed += 1
                 freed += f.size
         store.index.drop_blobs([d for d in store.index.blob_rows() if d not in on_disk])
-        return _finish(store, t0, (removed, freed, len(dropped), kv_dropped), len(pinned_digests))
+        return _finish(store, t0, (removed, freed, len(dropped)), len(pinned_digests))

@@ -17,7 +17,6 @@ class GcReport:
     removed_blobs: int
     removed_bytes: int
     removed_entries: int
-    removed_kv: int
     remaining_blobs: int
     remaining_bytes: int
     pinned_blobs: int
@@ -25,7 +24,7 @@ class GcReport:
 
     def lines(self) -> list[str]:
         return [f"removed {self.removed_blobs} blobs ({human(self.removed_bytes)}), "
-                f"{self.removed_entries} entries, {self.removed_kv} kv entries in {self.seconds:.2f}s; "
+                f"{self.removed_entries} entries in {self.seconds:.2f}s; "
                 f"store now {self.remaining_blobs} blobs ({human(self.remaining_bytes)}), "
                 f"{self.pinned_blobs} pinned"]
 

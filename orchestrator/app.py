@@ -7,7 +7,7 @@ import json
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from orchestrator.errors import UsageError, GraphError, Reason
 from orchestrator.keys import KEY_SCHEMA, KeyInputs, input_key
@@ -16,6 +16,9 @@ from orchestrator.plan import EmptyStore, LazyJSON, Plan, StoreView, explanation
 from orchestrator.planstate import PlanState, config_id
 from orchestrator.spec import load as load_mod
 from orchestrator.spec.discover import PackageDir
+
+if TYPE_CHECKING:
+    from orchestrator.storeview import StoreAdapter
 
 
 @dataclass
@@ -88,12 +91,25 @@ def compute(
     prep = load_mod.prepare(trees, values)
     sig = load_mod.signature(prep, state.settled, str(KEY_SCHEMA), "\0".join(targets or ()))
     stored = _decode_result(state.get_result(sig)) if sig else None
-    if stored is not None and all(resolved_image(ref, tree) == digest for ref, tree, digest in stored.images):
-        return _from_result(stored, store or EmptyStore(),
-                            lambda: _compute(prep, state, targets, store, resolved_image)[0])
+    if sig and stored is not None and all(resolved_image(ref, tree) == digest
+                                          for ref, tree, digest in stored.images):
+        once: list[Planned] = []
+
+        def full() -> Planned:
+            if not once:
+                once.append(_compute(prep, state, targets, store, resolved_image)[0])
+            return once[0]
+
+        def explanations() -> Mapping[str, str]:
+            texts = state.get_explanations(sig) if sig else None
+            if texts is None or any(n not in texts for n in stored.order):  # damaged: recompute
+                return {n: json.dumps(full().plan.items[i].explanation) for i, n in enumerate(stored.order)}
+            return texts
+
+        return _from_result(stored, store or EmptyStore(), full, _Deferred(explanations))
     planned, result = _compute(prep, state, targets, store, resolved_image)
     if sig:
-        state.put_result(sig, result)
+        state.put_result(sig, result, {i.id: json.dumps(i.explanation) for i in planned.plan.items})
     state.save()
     return planned
 
@@ -153,8 +169,7 @@ def _compute(prep: load_mod.Prepared, state: PlanState, targets: list[str] | Non
         "images": [[ref, tree, digest] for (ref, tree), digest in images.items()],
         "warnings": loaded.warnings,
         "order": order,
-        "nodes": {n: [keys[n], deps[n], [",".join(kinds[(d, n)]) for d in deps[n]], specs[n],
-                      json.dumps(explanations[n])] for n in order},
+        "nodes": {n: [keys[n], deps[n], [",".join(kinds[(d, n)]) for d in deps[n]], specs[n]] for n in order},
     }
     return planned, result
 
@@ -170,7 +185,6 @@ class _Stored:
     deps: dict[str, list[str]]
     kinds: dict[tuple[str, str], tuple[str, ...]]
     specs: dict[str, str]
-    texts: dict[str, str]  # explanation (a superset of the key inputs) as JSON
 
 
 def _decode_result(result: dict[str, Any] | None) -> _Stored | None:
@@ -186,27 +200,22 @@ def _decode_result(result: dict[str, Any] | None) -> _Stored | None:
             keys={n: str(nodes[n][0]) for n in order}, deps=deps,
             kinds={(d, n): tuple(str(k).split(",")) for n in order for d, k in zip(deps[n], nodes[n][2],
                                                                                  strict=True)},
-            specs={n: str(nodes[n][3]) for n in order}, texts={n: str(nodes[n][4]) for n in order},
+            specs={n: str(nodes[n][3]) for n in order},
         )
     except (KeyError, TypeError, ValueError, IndexError, AttributeError):
         return None
     return stored if all(d in stored.keys for n in order for d in deps[n]) else None
 
 
-def _from_result(stored: _Stored, store: StoreView, full: Callable[[], Planned]) -> Planned:
-    """The no-change fast path: the stored plan inputs, planned against the store as it is now."""
-    explanations = LazyJSON(stored.texts)
-    inputs = LazyJSON(stored.texts, KeyInputs.from_json)
+def _from_result(stored: _Stored, store: StoreView, full: Callable[[], Planned],
+                 texts: Mapping[str, str]) -> Planned:
+    """The no-change fast path: the stored plan inputs, planned against the store as it is now.
+    `texts`: each package's explanation (a superset of its key inputs) as JSON, read on demand."""
+    explanations = LazyJSON(texts)
+    inputs = LazyJSON(texts, KeyInputs.from_json)
     plan = make_plan(stored.order, stored.deps, inputs, stored.keys, stored.specs, explanations, store)
-    once: list[Planned] = []
-
-    def loaded() -> Planned:
-        if not once:
-            once.append(full())
-        return once[0]
-
-    return Planned(plan, _Deferred(lambda: loaded().packages), inputs, stored.keys, stored.order,
-                   stored.deps, stored.kinds, _Deferred(lambda: loaded().contexts), stored.warnings, 0)
+    return Planned(plan, _Deferred(lambda: full().packages), inputs, stored.keys, stored.order,
+                   stored.deps, stored.kinds, _Deferred(lambda: full().contexts), stored.warnings, 0)
 
 
 def select(targets: list[str], packages: Mapping[str, Package]) -> list[str]:
@@ -236,7 +245,7 @@ def plan_keys(trees: list[str], values: list[str], cache_dir: str) -> set[str]:
     return set(planned.keys.values())
 
 
-def open_store(cache_dir: str | None) -> StoreView | None:
+def open_store(cache_dir: str | None) -> "StoreAdapter | None":
     """The store's view for planning; None when there is no cache directory yet."""
     if not cache_dir or not os.path.isdir(os.path.join(cache_dir, "store")):
         return None

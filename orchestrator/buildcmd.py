@@ -6,7 +6,7 @@ import json
 import os
 import sys
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from orchestrator.scheduler import NodeResult, Outcome, Reporter
 
@@ -51,9 +51,9 @@ class ConsoleReporter(Reporter):
             extra = f" ({result.seconds:.1f}s)" if result.outcome is Outcome.BUILT else ""
             print(f"{result.outcome.value:>8} {result.node}{extra}", file=self.stream, flush=True)
 
-    def progress(self, done: int, total: int, running: list[str], cached: int) -> None:
+    def progress(self, done: int, total: int, running: Sequence[str], cached: int) -> None:
         if self.live:
-            names = ", ".join(running[:3]) + (" …" if len(running) > 3 else "")
+            names = ", ".join(list(running)[:3]) + (" …" if len(running) > 3 else "")
             line = f"[{done}/{total}] {cached} cached, running: {names or '-'}"
             self.stream.write("\r\033[K" + line[:200])
             self.stream.flush()

@@ -3,7 +3,8 @@
 * `<config>.dirs`: per package folder, the rendered result; per context file, its digest —
   each trusted only while the files' stat data is unchanged. Read only when something changed.
 * `<config>.result`: the last whole plan and the signature of everything it read (the
-  no-change fast path), small enough to read in a few milliseconds.
+  no-change fast path), small enough to read in a few milliseconds; `<config>.explain`:
+  what went into each of its keys, read only when a plan or a build needs it.
 
 Each file is written atomically: a header line (schema, Python's marshal version, digest of
 the body) and a `marshal` body (plain dicts, lists and strings: ten times faster to read than
@@ -76,6 +77,8 @@ class PlanState:
         base = os.path.join(cache_dir, "plan", config) if cache_dir else None
         self.dirs_path = f"{base}.dirs" if base else None
         self.result_path = f"{base}.result" if base else None
+        self.explain_path = f"{base}.explain" if base else None
+        self._explain: dict[str, str] | None = None
         self._dirs: dict[str, Any] | None = None  # read on first use
         self._files: dict[str, Any] = {}
         self._result: dict[str, Any] | None = None
@@ -154,9 +157,19 @@ class PlanState:
             return result
         return None
 
-    def put_result(self, signature: str, result: dict[str, Any]) -> None:
+    def put_result(self, signature: str, result: dict[str, Any], explain: dict[str, str]) -> None:
+        """`explain`: per package, its explanation as JSON (kept apart: rarely needed, large)."""
         self._result, self._result_read = {"signature": signature, **result}, True
+        self._explain = explain
         self.result_dirty = True
+
+    def get_explanations(self, signature: str) -> dict[str, str] | None:
+        """The explanations stored with the result of this signature, if intact."""
+        doc = _read(self.explain_path)
+        if isinstance(doc, dict) and doc.get("signature") == signature and isinstance(doc.get("explain"), dict):
+            explain: dict[str, str] = doc["explain"]
+            return explain
+        return None
 
     def save(self) -> None:
         """Atomic rewrites; entries not used by this run are dropped so the state never grows."""
@@ -165,7 +178,8 @@ class PlanState:
             files = {k: v for k, v in self.files.items() if k in self._used_files}
             _write(self.dirs_path, {"dirs": dirs, "files": files})
             self.dirty = False
-        if self.result_path and self.result_dirty:
+        if self.result_path and self.explain_path and self.result_dirty and self._result is not None:
+            _write(self.explain_path, {"signature": self._result["signature"], "explain": self._explain})
             _write(self.result_path, self._result)
             self.result_dirty = False
 

@@ -22,6 +22,7 @@ IGNORE_FILE = ".orchignore"
 NOT_CONTEXT = frozenset((*SPEC_FILES, *BUILD_FILES, FINALIZE_FILE, IGNORE_FILE))
 SKIP_DIRS = frozenset((".git", ".hg", ".svn", "__pycache__"))
 TEMPLATE_EXTS = (".yaml", ".yml", ".j2")
+TEMPLATES_SUFFIX = f"{os.sep}templates"
 
 # (size, mtime_ns, inode, mode): what the warm planner compares
 Stat = tuple[int, int, int, int]
@@ -41,7 +42,7 @@ class PackageDir:
     path: str = field(init=False, default="")  # absolute package folder
 
     def __post_init__(self) -> None:
-        self.path = os.path.join(self.tree, self.rel) if self.rel else self.tree
+        self.path = f"{self.tree}{os.sep}{self.rel}" if self.rel else self.tree
 
     def display(self, name: str) -> str:
         return f"{self.rel}/{name}" if self.rel else name
@@ -77,11 +78,12 @@ def _walk(root: str, folder: str, out: TreeScan, owner: PackageDir | None) -> No
         raise SpecError(f"cannot read folder: {exc.strerror}", reason=Reason.MISSING_FILE,
                         file=folder) from None
     names = {e.name for e in entries}
-    is_templates = os.path.basename(folder) == "templates"
-    if owner is not None and (is_templates or any(n in names for n in SPEC_FILES)):
+    is_templates = folder.endswith(TEMPLATES_SUFFIX)
+    has_spec = SPEC_FILES[0] in names or SPEC_FILES[1] in names
+    if owner is not None and (is_templates or has_spec):
         owner.excluded.append(_below(folder, owner.path))
     here = None if is_templates else owner
-    if not is_templates and any(n in names for n in SPEC_FILES):
+    if has_spec and not is_templates:
         here = PackageDir(root, _below(folder, root) if folder != root else "",
                           [n for n in SPEC_FILES if n in names],
                           next((b for b in BUILD_FILES if b in names), None), FINALIZE_FILE in names,
@@ -89,24 +91,28 @@ def _walk(root: str, folder: str, out: TreeScan, owner: PackageDir | None) -> No
         out.packages.append(here)
     # relative names by slicing (os.path.relpath costs more than the stat call)
     cut = len(here.path) + 1 if here is not None else 0
+    at_package_root = here is not None and folder == here.path
+    stats = out.stats
     for entry in entries:
+        name = entry.name
         try:
+            if entry.is_dir(follow_symlinks=False):  # from the directory listing: no stat call
+                if name not in SKIP_DIRS:
+                    _walk(root, entry.path, out, here)
+                continue
             st = entry.stat(follow_symlinks=False)
         except OSError:
             continue
-        if stat_mod.S_ISDIR(st.st_mode):
-            if entry.name not in SKIP_DIRS:
-                _walk(root, entry.path, out, here)
+        if stat_mod.S_ISDIR(st.st_mode):  # raced: became a folder between listing and stat
             continue
-        out.stats[entry.path] = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode)
+        path = entry.path
+        stats[path] = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode)
         if is_templates:
-            if entry.name.lower().endswith(TEMPLATE_EXTS):
-                out.templates.append(entry.path)
-            continue
-        if here is None or (folder == here.path and entry.name in NOT_CONTEXT):
-            continue
-        relfile = entry.path[cut:].replace(os.sep, "/")
-        (here.ignored if _ignored(relfile, here.ignore) else here.context).append(relfile)
+            if name.lower().endswith(TEMPLATE_EXTS):
+                out.templates.append(path)
+        elif here is not None and not (at_package_root and name in NOT_CONTEXT):
+            relfile = path[cut:] if os.sep == "/" else path[cut:].replace(os.sep, "/")
+            (here.ignored if here.ignore and _ignored(relfile, here.ignore) else here.context).append(relfile)
 
 
 def _below(path: str, parent: str) -> str:

@@ -91,7 +91,7 @@ def test_state_persists_in_cache_dir(setup: tuple[Path, Path, Path]) -> None:
     tree, values, cache = setup
     compute(tree, values, cache)
     states = sorted(Path(p).suffix for p in glob.glob(str(cache / "plan" / "*")))
-    assert states == [".dirs", ".result"], states
+    assert states == [".dirs", ".explain", ".result"], states
     # another cache dir knows nothing
     assert compute(tree, values, cache.parent / "other").rendered == 5
 
@@ -197,7 +197,7 @@ def _state_file(cache: Path, kind: str) -> Path:
     return Path(state)
 
 
-@pytest.mark.parametrize("kind", ["dirs", "result"])
+@pytest.mark.parametrize("kind", ["dirs", "result", "explain"])
 @pytest.mark.parametrize("damage", ["garbage", "empty", "truncated", "wrong-shape", "flipped-step",
                                     "flipped-digest", "other-version"])
 def test_corrupt_state_is_ignored(setup: tuple[Path, Path, Path], damage: str, kind: str) -> None:
@@ -224,6 +224,7 @@ def test_corrupt_state_is_ignored(setup: tuple[Path, Path, Path], damage: str, k
         state.write_bytes(header.replace(b"orch-plan-state", b"orch-plan-state-0") + b"\n" + body)
     warm = compute(tree, values, cache)
     assert doc(warm) == doc(cold), f"a damaged state ({kind}: {damage}) changed the plan"
+    assert [i.explanation for i in warm.plan.items] == [i.explanation for i in cold.plan.items]
     # and it heals: the next run is warm again
     healed = compute(tree, values, cache)
     assert healed.rendered == 0 and doc(healed) == doc(cold)
@@ -270,3 +271,24 @@ def test_configurations_have_separate_states(setup: tuple[Path, Path, Path], tmp
     assert keys(green) != keys(blue)
     assert compute(tree, values, cache).rendered == 0
     assert compute(tree, other, cache).rendered == 0
+
+
+@pytest.mark.parametrize("damage_explain", [False, True])
+def test_fast_path_lazy_parts_equal_cold(setup: tuple[Path, Path, Path], damage_explain: bool) -> None:
+    """What the build stage reads from a warm plan (packages, contexts, key inputs,
+    explanations) equals the cold plan's, even when the stored explanations are damaged."""
+    tree, values, cache = setup
+    cold = compute(tree, values, cache)
+    if damage_explain:
+        state = _state_file(cache, "explain")
+        state.write_bytes(state.read_bytes()[:-10])
+    warm = compute(tree, values, cache)
+    assert warm.rendered == 0
+    assert warm.keys == cold.keys and warm.order == cold.order and warm.deps == cold.deps
+    assert warm.kinds == cold.kinds
+    for node in cold.order:
+        assert warm.inputs[node] == cold.inputs[node]
+    assert [i.explanation for i in warm.plan.items] == [i.explanation for i in cold.plan.items]
+    assert sorted(warm.packages) == sorted(cold.packages)
+    assert warm.packages["c/a@1.0"] == cold.packages["c/a@1.0"]
+    assert warm.contexts["c/b@1.0"].context == cold.contexts["c/b@1.0"].context
