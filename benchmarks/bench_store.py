@@ -52,6 +52,11 @@ def cp(a: Path, b: Path) -> None:
     subprocess.run(["cp", str(a), str(b)], check=True)
 
 
+def cp_fsync(a: Path, b: Path) -> None:
+    cp(a, b)
+    fsync_path(b)
+
+
 def bench_big(work: Path, size: int, repeat: int) -> list[tuple[str, float, str, float, float | None]]:
     src = work / "artefact.bin"
     with open(src, "wb") as f:  # incompressible, written in chunks
@@ -70,7 +75,7 @@ def bench_big(work: Path, size: int, repeat: int) -> list[tuple[str, float, str,
             s.close()
             shutil.rmtree(root)
         dst = work / "copy.bin"
-        runs["cp+fsync"].append(timed(lambda: (cp(src, dst), fsync_path(dst))))
+        runs["cp+fsync"].append(timed(lambda: cp_fsync(src, dst)))
         dst.unlink()
         runs["cp"].append(timed(lambda: cp(src, dst)))
         dst.unlink()
@@ -98,27 +103,27 @@ def bench_big(work: Path, size: int, repeat: int) -> list[tuple[str, float, str,
     ]
 
 
-def bench_gc(work: Path, n: int) -> tuple[str, float, str, float, float | None, str]:
+def bench_gc(work: Path, n: int) -> tuple[float, float, float, str]:
+    """(total s, locked s, baseline s, note): GC evicting ~90 % of n blobs vs plain unlinks."""
     root = work / "gcstore"
     s = Store(root, durable=False)  # setup speed; GC itself does the same work either way
     t0 = time.perf_counter()
-    ds = []
     for i in range(n):
         data = i.to_bytes(8, "little") * (1 + i % 64)
-        ds.append((s.put_bytes(data), len(data)))
+        d = s.put_bytes(data)
         if i % 10 == 0:
-            s.ac_put(f"key-{i}", Manifest(artifact=ds[-1][0], artifact_size=ds[-1][1]))
+            s.ac_put(f"key-{i}", Manifest(artifact=d, artifact_size=len(data)))
     setup = time.perf_counter() - t0
     total = s.stats()["bytes"]
+    os.sync()  # blobs on disk, as a durable store's are
     report = s.gc_max_size(total // 10)  # evict ~90 %
-    gc_s = report.seconds
     s.close()
     plain = work / "plain"  # baseline: unlinking as many plain files, nothing else
     for i in range(report.removed_blobs):
-        d = plain / f"{i % 256:02x}"
-        d.mkdir(parents=True, exist_ok=True)
-        (d / str(i)).write_bytes(b"x")
-    files = [p for d in plain.iterdir() for p in d.iterdir()]
+        shard = plain / f"{i % 256:02x}"
+        shard.mkdir(parents=True, exist_ok=True)
+        (shard / str(i)).write_bytes(b"x" * (8 * (1 + i % 64)))
+    files = [p for shard in plain.iterdir() for p in shard.iterdir()]
     os.sync()
     t0 = time.perf_counter()
     for p in files:
@@ -126,7 +131,7 @@ def bench_gc(work: Path, n: int) -> tuple[str, float, str, float, float | None, 
     base = time.perf_counter() - t0
     note = (f"{n} blobs, {n // 10} entries ({setup:.0f}s to fill); evicted {report.removed_blobs} "
             f"blobs + {report.removed_entries} entries")
-    return (f"gc --max-size of {n} blobs (s)", gc_s, "unlink only (s)", base, 10.0, note)
+    return report.seconds, report.locked_seconds, base, note
 
 
 def main() -> int:
@@ -147,9 +152,11 @@ def main() -> int:
             verdict = "-" if goal is None else ("PASS" if ratio >= goal else "FAIL")
             g = "-" if goal is None else f"{goal:.1f}x"
             print(f"{name:34} {orch:10.0f} {base_name:>10} {base:10.0f} {ratio:5.2f}x {g:>6}  {verdict}")
-        name, secs, base_name, base, limit, note = bench_gc(work, a.blobs)
-        verdict = "PASS" if limit is not None and secs <= limit else "FAIL"
-        print(f"{name:34} {secs:10.2f} {base_name:>10} {base:10.2f} {secs / base:5.2f}x {'<=10s':>6}  {verdict}")
+        secs, locked, base, note = bench_gc(work, a.blobs)
+        print(f"{'gc --max-size, total (s)':34} {secs:10.2f} {'unlink (s)':>10} {base:10.2f} "
+              f"{secs / base:5.2f}x {'-':>6}  -")
+        print(f"{'gc --max-size, writers blocked (s)':34} {locked:10.2f} {'-':>10} {'-':>10} {'-':>6} "
+              f"{'<=10s':>6}  {'PASS' if locked <= 10 else 'FAIL'}")
         print(f"  ({note})")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -21,10 +21,12 @@ class GcReport:
     remaining_bytes: int
     pinned_blobs: int
     seconds: float
+    locked_seconds: float  # how long writers had to wait
 
     def lines(self) -> list[str]:
         return [f"removed {self.removed_blobs} blobs ({human(self.removed_bytes)}), "
-                f"{self.removed_entries} entries in {self.seconds:.2f}s; "
+                f"{self.removed_entries} entries in {self.seconds:.2f}s "
+                f"({self.locked_seconds:.2f}s locked); "
                 f"store now {self.remaining_blobs} blobs ({human(self.remaining_bytes)}), "
                 f"{self.pinned_blobs} pinned"]
 

@@ -10,6 +10,7 @@ On disk, under the cache directory (relative names only, so the directory can be
     store/v1/index.sqlite                    accounting (derived, rebuildable)
     store/v1/locks/gc.lock, locks/keys/      store lock (shared: writers, exclusive: gc), key locks
     store/v1/pins/                           one flock'ed file per live pin
+    store/v1/trash/                          GC victims between rename and unlink
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import dataclasses
 import io
 import json
 import os
+import sqlite3
 import stat
 import time
 from pathlib import Path
@@ -58,7 +60,7 @@ class Store:
             self.algorithm = self._format(algorithm)
             self.blobs = Blobs(self.base, self.algorithm, durable)
             self.blobs.ensure_layout()
-            for d in ("locks/keys", "pins"):
+            for d in ("locks/keys", "pins", "trash"):
                 make_dirs(self.base / d, durable)
             reap_tmp(self.blobs.tmp)
             self.meta = Meta(self.base / "ac", self.blobs.quarantine_dir)
@@ -70,6 +72,8 @@ class Store:
                         self.rebuild_index()
         except OSError as e:
             raise StoreError(f"cannot use cache directory {self.root}: {e.strerror or e}") from e
+        except sqlite3.Error as e:  # e.g. locked for longer than the timeout, or unreadable
+            raise StoreError(f"cannot use cache directory {self.root}: {e}") from e
 
     def _format(self, algorithm: str | None) -> str:
         path = self.base / "FORMAT"

@@ -81,6 +81,7 @@ class Resolver:
     """Selector → concrete package, over one set of packages (the build DB)."""
 
     def __init__(self, packages: Iterable[Package]) -> None:
+        self._selectors: dict[str, versions.Selector] = {}  # selector text -> parsed (few distinct)
         self.families: dict[str, dict[str, Package]] = {}
         self.providers: dict[str, list[tuple[versions.Selector, Package]]] = {}
         for pkg in packages:
@@ -88,13 +89,16 @@ class Resolver:
             for prov in pkg.provides:
                 self.providers.setdefault(prov.family, []).append((self._sel(prov, pkg), pkg))
 
-    @staticmethod
-    def _sel(dep: DepRef, owner: Package) -> versions.Selector:
+    def _sel(self, dep: DepRef, owner: Package) -> versions.Selector:
+        sel = self._selectors.get(dep.version)
+        if sel is not None:
+            return sel
         try:
-            return versions.parse_selector(dep.version)
+            sel = self._selectors[dep.version] = versions.parse_selector(dep.version)
         except ValueError as exc:
             raise GraphError(f"{owner.id}: {exc}", reason=Reason.INVALID_SPEC,
                              file=owner.source_file) from None
+        return sel
 
     def replacement(self, pkg: Package) -> Package | None:
         """Another package whose `provides` covers this one (luet substitutes it on lookup)."""
@@ -114,6 +118,8 @@ class Resolver:
             raise GraphError(f"{owner.id} requires {dep}, but no tree defines {dep.family}",
                              reason=Reason.UNKNOWN_DEPENDENCY, file=owner.source_file,
                              hint="add the package or fix the name/category")
+        if sel.is_any and len(candidates) == 1:  # the common case: no ranking needed
+            return next(iter(candidates.values()))
         chosen = versions.best(sel, candidates)
         if chosen is None:
             have = ", ".join(sorted(candidates, key=versions.sort_key))

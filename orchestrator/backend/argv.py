@@ -123,9 +123,14 @@ def config_argv(
     return [*args, container]
 
 
-def commit_argv(container: str, image: str, *, rm: bool = False, timestamp: int = 0) -> list[str]:
-    """`commit` reproducibly: fixed timestamp and no `io.buildah.version` label (IDs survive upgrades)."""
+def commit_argv(container: str, image: str, *, rm: bool = False, timestamp: int = 0,
+                omit_history: bool = False) -> list[str]:
+    """`commit` reproducibly: fixed timestamp and no `io.buildah.version` label (IDs survive upgrades).
+    `omit_history`: no history (it names the parent image, whose tag is a key: identical content
+    committed from another key would otherwise get another image ID, defeating early cutoff)."""
     args = ["commit", "--quiet", "--timestamp", str(timestamp), "--identity-label=false"]
+    if omit_history:
+        args.append("--omit-history")
     if rm:
         args.append("--rm")
     return [*args, container, image]

@@ -209,7 +209,8 @@ class Buildah:
     def commit(self, container: str, image: str, *, rm: bool = False, log_path: str | None = None,
                cancel: threading.Event | None = None) -> str:
         """Commit reproducibly (`--timestamp 0`); returns the image ID."""
-        out = self.run(A.commit_argv(container, image, rm=rm), capture=True, log_path=log_path, cancel=cancel)
+        out = self.run(A.commit_argv(container, image, rm=rm, omit_history=True), capture=True,
+                       log_path=log_path, cancel=cancel)
         return out.splitlines()[-1].strip() if out else self.image_id(image)
 
     def mount(self, *containers: str, log_path: str | None = None) -> dict[str, str]:

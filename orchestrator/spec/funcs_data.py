@@ -38,7 +38,7 @@ def plain(v: Any) -> Any:
 
 # ------------------------------------------------------------------ JSON (Go encoding/json style)
 def _go_float(f: float) -> str:
-    if f != f or f in (math.inf, -math.inf):
+    if not math.isfinite(f):
         raise Fault(f"json: unsupported value: {f}")
     a = abs(f)
     if a != 0 and (a < 1e-6 or a >= 1e21):
@@ -121,7 +121,7 @@ def to_yaml(v: Any) -> str:
     text = yaml.safe_dump(plain(v), default_flow_style=False, sort_keys=True, allow_unicode=True, width=1 << 30)
     if text.endswith("\n...\n"):
         text = text[:-4]
-    return text[:-1] if text.endswith("\n") else text
+    return text.removesuffix("\n")
 
 
 def _load_yaml(s: str) -> Any:

@@ -8,6 +8,7 @@ Written from the Go `fmt` documentation, not from its sources.
 from __future__ import annotations
 
 import datetime
+import math
 import re
 from collections.abc import Mapping
 from decimal import Decimal
@@ -43,7 +44,7 @@ def type_name(v: Any) -> str:
 
 def format_float(f: float, verb: str = "v", prec: int = -1) -> str:
     """Go's %v/%g: shortest digits, exponent form when the exponent is < -4 or >= 6 (`1e+06`)."""
-    if f != f:
+    if math.isnan(f):
         return "NaN"
     if f in (float("inf"), float("-inf")):
         return "+Inf" if f > 0 else "-Inf"
@@ -137,7 +138,7 @@ def quote(s: str) -> str:
 
 _ESC = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
 
-_VERB_RE = re.compile(r"%([-+# 0]*)(?:\[(\d+)\])?(\d+|\*)?(?:\.(\d+|\*)?)?(?:\[(\d+)\])?(.|$)", re.S)
+_VERB_RE = re.compile(r"%([-+# 0]*)(?:\[(\d+)\])?(\d+|\*)?(?:\.(\d+|\*)?)?(?:\[(\d+)\])?(.|$)", re.DOTALL)
 
 
 def sprintf(fmt: str, args: tuple[Any, ...] | list[Any]) -> str:

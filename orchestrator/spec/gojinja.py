@@ -4,8 +4,10 @@ The generated source never contains the file's literal text or constants: litera
 `_L[i]` from a per-file table and constants are template globals, so every file with the same
 action skeleton shares one compiled template. Every Go action is generated on its own Jinja line;
 `k_of_line` maps a Jinja line back to the action, and the caller maps that to the original line.
-Runtime helpers (provided as globals by `render`): `_fld` field access, `_out` Go printing with the
-undefined check, `_rng` range items, `_tpl` template/include calls, `_fn_<name>` functions.
+Runtime helpers are Jinja *filters* (`x|_fld(...)` compiles to a direct Python call, no per-call
+sandbox dispatch; they are orch's own pure functions): `_fld` field access, `_out` Go printing with
+the undefined check, `_rng` range items, `_tpl` template/include calls, `_idx` index, `_fn_<name>`
+library functions (a call without arguments is a global `_fn_<name>()`).
 Go `and`/`or`/`not` become Python's operators: they short-circuit and `and`/`or` return the
 deciding operand, exactly like Go; an undefined value is falsy.
 """
@@ -15,8 +17,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .gotmpl import (
-    Chain, Cmd, Const, Dot, Field, GoSyntaxError, Ident, If, Loop, Node, Out, Pipe, Range, Stmt, Text,
-    Tmpl, Unit, VarDecl, VarRef,
+    Chain,
+    Cmd,
+    Const,
+    Dot,
+    Field,
+    GoSyntaxError,
+    Ident,
+    If,
+    Loop,
+    Node,
+    Out,
+    Pipe,
+    Range,
+    Stmt,
+    Text,
+    Tmpl,
+    Unit,
+    VarDecl,
+    VarRef,
 )
 
 MUTATING = frozenset({"set", "unset", "merge", "mergeOverwrite"})
@@ -61,14 +80,14 @@ class _Gen:
             if st.pipe.decl:
                 self.emit(self.assign(st.pipe.decl[0], expr), st.k)
             else:
-                self.emit(f"{{{{- _out({expr}) -}}}}", st.k)
+                self.emit(f"{{{{- {_f('_out', [expr])} -}}}}", st.k)
         elif isinstance(st, If):
             self.if_(st)
         elif isinstance(st, Range):
             self.range_(st)
         elif isinstance(st, Tmpl):
             arg = self.pipe(st.pipe, st.k) if st.pipe is not None else "none"
-            self.emit(f"{{{{- _tpl({self.const(st.name)}, {arg}) -}}}}", st.k)
+            self.emit(f"{{{{- {_f('_tpl', [self.const(st.name), arg])} -}}}}", st.k)
         elif isinstance(st, Loop):
             self.emit(f"{{%- {st.word} -%}}", st.k)
 
@@ -106,7 +125,7 @@ class _Gen:
         expr = self.pipe(st.pipe, st.k)
         self.tmp += 1
         kv, vv = f"_k{self.tmp}", f"_v{self.tmp}"
-        code = f"{{%- for {kv}, {vv} in _rng({expr}) -%}}"
+        code = f"{{%- for {kv}, {vv} in {_f('_rng', [expr])} -%}}"
         decl = st.pipe.decl  # `range $i, $v = ...` assigns existing (namespace) variables
         if len(decl) == 1:
             code += self.assign(decl[0], vv)
@@ -149,7 +168,7 @@ class _Gen:
             args.append(piped)
         if head.name == "index" and args:  # keep the key path for "undefined value" messages
             shown = _shown(cmd.args[1]) if len(cmd.args) > 1 else "(...)"
-            return f"_idx({self.const(shown)}, {', '.join(args)})"
+            return _f("_idx", [self.const(shown)] + args)
         return self.call(head.name, args, k)
 
     def call(self, name: str, args: list[str], k: int) -> str:
@@ -164,9 +183,9 @@ class _Gen:
         if name == "include":
             if len(args) != 2:
                 raise GoSyntaxError(f"wrong number of args for include: want 2 got {len(args)}", k)
-            return f"_tpl({args[0]}, {args[1]})"
+            return _f("_tpl", args)
         self.funcs.add(name)
-        return f"_fn_{name}({', '.join(args)})"
+        return _f(f"_fn_{name}", args) if args else f"_fn_{name}()"
 
     def node(self, node: Node, k: int) -> str:
         if isinstance(node, Const):
@@ -186,7 +205,13 @@ class _Gen:
 
     def field(self, base: str, shown: str, names: tuple[str, ...]) -> str:
         quoted = ", ".join(self.const(n) for n in names)
-        return f"_fld({base}, {self.const(shown)}, {quoted})"
+        return _f("_fld", [base, self.const(shown), quoted])
+
+
+def _f(name: str, args: list[str]) -> str:
+    """`name(a, b, c)` as the Jinja filter call `((a)|name(b, c))`."""
+    rest = f"({', '.join(args[1:])})" if len(args) > 1 else ""
+    return f"(({args[0]})|{name}{rest})"
 
 
 def _shown(node: Node) -> str:

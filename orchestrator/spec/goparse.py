@@ -11,8 +11,31 @@ from collections.abc import Container
 from dataclasses import dataclass, field
 
 from .gotmpl import (
-    COMMENT, Chain, Cmd, Const, Dot, Field, GoSyntaxError, Ident, If, Loop, Node, Out, Pipe, Program,
-    Range, Stmt, Text, Tmpl, Tok, Unit, VarDecl, VarRef, lex, number, unquote,
+    COMMENT,
+    Chain,
+    Cmd,
+    Const,
+    Dot,
+    Field,
+    GoSyntaxError,
+    Ident,
+    If,
+    Loop,
+    Node,
+    Out,
+    Pipe,
+    Program,
+    Range,
+    Stmt,
+    Text,
+    Tmpl,
+    Tok,
+    Unit,
+    VarDecl,
+    VarRef,
+    lex,
+    number,
+    unquote,
 )
 
 

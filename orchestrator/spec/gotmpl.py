@@ -7,9 +7,10 @@ caller can report the line in the original file. Semantics follow the Go `text/t
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 SPACE = " \t\r\n"
 COMMENT = "/*"
@@ -29,16 +30,59 @@ class Scan:
 
     key: tuple[str, ...]
     literals: tuple[str, ...]
-    offsets: tuple[int, ...]
+    text: str
     first_ltrim: bool  # the first action trims whitespace before it (matters when text is concatenated)
     last_rtrim: bool
+
+    @property
+    def offsets(self) -> tuple[int, ...]:
+        """Where each action starts in `text` (needed only to report errors, so computed on demand)."""
+        return _offsets(self.text)
+
+
+@functools.lru_cache(maxsize=64)
+def _offsets(text: str) -> tuple[int, ...]:
+    return _careful(text)[1]
+
+
+# One action, quotes respected; possessive quantifiers keep a failed match linear.
+_FAST = re.compile(
+    r"""\{\{(-[ \t\r\n])?((?:[^"'`}]++|"(?:[^"\\\n]|\\.)*+"|'(?:[^'\\\n]|\\.)*+'|`[^`]*+`|\}(?!\}))*+)\}\}""")
+
+
+_RTRIM = frozenset({" -", "\t-", "\r-", "\n-"})
+_COMMENT_START = re.compile(r"\{\{-[ \t\r\n]/\*")
 
 
 def scan(text: str) -> Scan:
     """Split `text` into literal text and action contents, applying trim markers to literals.
 
-    Linear: `str.find` for delimiters; a character walk only for actions containing quotes.
+    One regex split and a few list operations (C speed) handle well-formed text; comments and
+    anything the split cannot judge go to `scan_careful`, the reference implementation, which
+    also reports errors precisely.
     """
+    if "{{/*" in text or ("/*" in text and _COMMENT_START.search(text)):
+        return scan_careful(text)
+    parts = _FAST.split(text)  # [literal, trim marker, content, literal, ..., literal]
+    lits, key = parts[0::3], parts[2::3]
+    if "{{" in "\0".join(lits):
+        return scan_careful(text)
+    for i in [i for i, c in enumerate(key) if c[-2:] in _RTRIM]:
+        key[i] = key[i][:-2]
+        lits[i + 1] = lits[i + 1].lstrip(SPACE)
+    ltrims = [i for i, m in enumerate(parts[1::3]) if m is not None]
+    for i in ltrims:
+        lits[i] = lits[i].rstrip(SPACE)
+    return Scan(tuple(key), tuple(lits), text, bool(ltrims) and ltrims[0] == 0,
+                bool(key) and parts[-2][-2:] in _RTRIM)
+
+
+def scan_careful(text: str) -> Scan:
+    """Split `text` like `scan`, walking delimiters one by one; raises precise syntax errors."""
+    return _careful(text)[0]
+
+
+def _careful(text: str) -> tuple[Scan, tuple[int, ...]]:
     key: list[str] = []
     lits: list[str] = []
     offs: list[int] = []
@@ -86,33 +130,29 @@ def scan(text: str) -> Scan:
         pos = end
     lit = text[pos:]
     lits.append(lit.lstrip(SPACE) if rtrim else lit)
-    return Scan(tuple(key), tuple(lits), tuple(offs), first_ltrim, rtrim and bool(key))
+    return Scan(tuple(key), tuple(lits), text, first_ltrim, rtrim and bool(key)), tuple(offs)
+
+
+_STOP = re.compile(r"""["'`]|\}\}""")
+_QUOTED = {'"': re.compile(r'"(?:[^"\\\n]|\\.)*"'), "'": re.compile(r"'(?:[^'\\\n]|\\.)*'"),
+           "`": re.compile(r"`[^`]*`")}
 
 
 def _close_quoted(text: str, j: int, start: int) -> int:
     """Find the closing `}}` of an action that contains quotes (a `}}` inside a string does not close)."""
-    p, n = j, len(text)
-    while p < n:
-        c = text[p]
-        if c == '"' or c == "'":
-            q = p + 1
-            while q < n and text[q] != c:
-                if text[q] == "\n":
-                    raise GoSyntaxError("unterminated quoted string", offset=start)
-                q += 2 if text[q] == "\\" else 1
-            if q >= n:
-                raise GoSyntaxError("unterminated quoted string", offset=start)
-            p = q + 1
-        elif c == "`":
-            q = text.find("`", p + 1)
-            if q < 0:
-                raise GoSyntaxError("unterminated raw quoted string", offset=start)
-            p = q + 1
-        elif text.startswith("}}", p):
-            return p
-        else:
-            p += 1
-    raise GoSyntaxError("unclosed action (no matching '}}')", offset=start)
+    p = j
+    while True:
+        m = _STOP.search(text, p)
+        if m is None:
+            raise GoSyntaxError("unclosed action (no matching '}}')", offset=start)
+        c = m.group()
+        if c == "}}":
+            return m.start()
+        q = _QUOTED[c].match(text, m.start())
+        if q is None:
+            kind = "raw quoted string" if c == "`" else "quoted string"
+            raise GoSyntaxError(f"unterminated {kind}", offset=start)
+        p = q.end()
 
 
 # ------------------------------------------------------------------ lexer for one action
@@ -128,11 +168,11 @@ _TOKEN = re.compile(
     |(?P<dot>\.)
     |(?P<decl>:=)
     |(?P<punct>[()|,=])""",
-    re.X,
+    re.VERBOSE,
 )
 KEYWORDS = frozenset({"if", "else", "end", "range", "with", "define", "template", "block", "break", "continue"})
 _ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\", '"': '"', "'": "'"}
-_ESC_RE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{3}|.)", re.S)
+_ESC_RE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{3}|.)", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -162,7 +202,7 @@ def lex(content: str, k: int) -> list[Tok]:
         elif kind == "ident":
             kind = "kw" if text in KEYWORDS else "bool" if text in ("true", "false") else "nil" if text == "nil" else kind
         elif kind == "raw":
-            kind, text = "str", text
+            kind = "str"
         toks.append(Tok(kind, text, space))
         space = False
     return toks
@@ -241,13 +281,13 @@ class Ident:  # function name
 
 @dataclass(eq=False)
 class Chain:  # (pipe).a.b  or  fn.a
-    node: "Node"
+    node: Node
     names: tuple[str, ...]
 
 
 @dataclass(eq=False)
 class Cmd:
-    args: list["Node"]
+    args: list[Node]
 
 
 @dataclass(eq=False)
@@ -257,7 +297,7 @@ class Pipe:
     assign: bool = False  # `=` instead of `:=`
 
 
-Node = Union[Const, Dot, Field, VarRef, Ident, Chain, Pipe]
+Node = Const | Dot | Field | VarRef | Ident | Chain | Pipe
 
 
 @dataclass(eq=False)
@@ -275,8 +315,8 @@ class Out:
 class If:
     k: int
     pipe: Pipe
-    body: list["Stmt"]
-    orelse: list["Stmt"]
+    body: list[Stmt]
+    orelse: list[Stmt]
     is_with: bool = False
 
 
@@ -284,8 +324,8 @@ class If:
 class Range:
     k: int
     pipe: Pipe
-    body: list["Stmt"]
-    orelse: list["Stmt"]
+    body: list[Stmt]
+    orelse: list[Stmt]
 
 
 @dataclass(eq=False)
@@ -301,7 +341,7 @@ class Loop:
     word: str  # break / continue
 
 
-Stmt = Union[Text, Out, If, Range, Tmpl, Loop]
+Stmt = Text | Out | If | Range | Tmpl | Loop
 
 
 @dataclass

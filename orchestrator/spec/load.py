@@ -99,6 +99,7 @@ def signature(prep: Prepared, settled: Callable[[int], bool], *extra: str) -> st
 def load(trees: list[str], values_files: list[str], cache: LoadCache | None = None,
          prepared: Prepared | None = None) -> Loaded:
     prep = prepared or prepare(trees, values_files)
+    _ROOTS.clear()  # the working directory may have changed since the last load
     scan, values, values_digest, templates = prep.scan, prep.values, prep.values_digest, prep.templates
     loaded = Loaded([], scan, values, values_digest, prep.templates_digest)
     template_refs = set().union(*(value_refs(t) for _, t in templates))
@@ -171,8 +172,15 @@ def _render_dir(pdir: discover.PackageDir, values: dict[str, Any], renderer: Any
 
 
 def _shown(pdir: discover.PackageDir, rel: str) -> str:
-    """A tree-relative file name as messages show it (relative to the working directory)."""
-    return display(os.path.join(pdir.tree, rel))
+    """A tree-relative file name as messages show it (relative to the working directory).
+    The tree root's name is worked out once per run (os.path.relpath is slow)."""
+    root = _ROOTS.get(pdir.tree)
+    if root is None:
+        root = _ROOTS[pdir.tree] = display(pdir.tree)
+    return rel if root == "." else f"{root}/{rel}"
+
+
+_ROOTS: dict[str, str] = {}  # tree root -> display(root), reset by every load()
 
 
 def _jsonable(obj: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import Namespace
@@ -33,12 +33,16 @@ class OrchEnvironment(ImmutableSandboxedEnvironment):
     """Sandbox with size-checked operators and key paths for undefined values (native dialect)."""
 
     intercepted_binops = frozenset({"*", "**", "+", "%", "//"})
-    trusted: set[int] = set()  # ids of orch's own helper/library functions: called without the sandbox detour
+    trusted: ClassVar[set[int]] = set()  # ids of orch's own helper/library functions: called without the sandbox detour
 
-    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
-        if not kwargs and id(__obj) in __self.trusted:
-            return __obj(*args)
-        return super().call(__context, __obj, *args, **kwargs)
+    def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        if id(obj) in self.trusted:
+            if kwargs:  # inside loops Jinja passes its scope bookkeeping along
+                kwargs.pop("_loop_vars", None)
+                kwargs.pop("_block_vars", None)
+            if not kwargs:
+                return obj(*args)
+        return super().call(context, obj, *args, **kwargs)
 
     def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
         if operator_ == "*":

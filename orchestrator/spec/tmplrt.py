@@ -24,6 +24,9 @@ from .gofmt import gostr, sort_keys, type_name
 MAX_OUTPUT = 16 * 1024 * 1024  # bytes of rendered text (and of any single string a function builds)
 MAX_ITERATIONS = 1_000_000  # range/loop elements per render
 MAX_DEPTH = 1000  # nested template/include calls, like luet's include cap
+# Python frames a render may use: 4 per nested Go template call, plus headroom. Raised only for the
+# duration of a render, and only in the main thread (other threads may have small C stacks).
+RECURSION_LIMIT = 4 * MAX_DEPTH + 1000
 UNDEFINED_HINT = "define it in a values file or the package definition"
 
 
@@ -53,7 +56,7 @@ class Missing(Undefined):
     A `hint` (set by the sandbox for an unsafe attribute) makes any use a template error naming it.
     """
 
-    __slots__ = ("_path", "_null")
+    __slots__ = ("_null", "_path")
 
     def __init__(self, hint: str | None = None, obj: Any = _jmissing, name: str | None = None,
                  exc: type[UndefinedError] = UndefinedError, path: str | None = None, null: bool = False) -> None:
@@ -111,7 +114,7 @@ class Missing(Undefined):
 
 # ------------------------------------------------------------------ per-render limits
 class Limits:
-    __slots__ = ("iterations", "depth")
+    __slots__ = ("depth", "iterations")
 
     def __init__(self) -> None:
         self.iterations = MAX_ITERATIONS

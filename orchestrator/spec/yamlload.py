@@ -8,20 +8,42 @@ hundred bytes that expand to gigabytes once anything walks it).
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
+from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from orchestrator.errors import Reason, SpecError
 
 try:  # the C loader is mandated for speed; fall back only where libyaml is missing
-    from yaml import CSafeLoader as _Loader
+    from yaml import CSafeLoader as _Base
 except ImportError:  # pragma: no cover
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+    from yaml import SafeLoader as _Base  # type: ignore[assignment]
 
 MAX_BYTES = 8 * 1024 * 1024
 MAX_NODES = 1_000_000  # expanded nodes (aliases counted every time they are used)
 MAX_DEPTH = 200
+# `*name` where a node can start (line start, after a space or a flow indicator); regexes
+# such as `/usr/share/.*` do not match. False positives only cost the (linear) check.
+_ALIAS = re.compile(r"(?:^|[\s\[{,:])\*[^\s,\]}]")
+_STR, _SEQ, _MAP = "tag:yaml.org,2002:str", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"
+# Implicit tag of a plain/quoted scalar: a pure function of its text, asked for every scalar
+# ("name", "version", "true", …) by the composer; remembered here, up to a bound.
+_RESOLVED: dict[tuple[str, Any], str] = {}
+
+
+class _Loader(_Base):  # type: ignore[misc, valid-type]
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is not ScalarNode:
+            return super().resolve(kind, value, implicit)
+        key = (value, implicit)
+        tag = _RESOLVED.get(key)
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)
+            if len(_RESOLVED) < 100_000:
+                _RESOLVED[key] = tag
+        return tag
 
 
 def load(text: str, path: str) -> Any:
@@ -37,9 +59,11 @@ def load(text: str, path: str) -> Any:
         node = loader.get_single_node()
         if node is None:
             return None
-        if "*" in text:  # aliases exist: bound their expansion before constructing
+        if "*" in text and _ALIAS.search(text):  # aliases may exist: bound their expansion first
             _check_expansion(node, path)
-        return loader.construct_document(node)
+        return _construct(loader, node, 0, {}, path)
+    except RecursionError:
+        raise SpecError("YAML document nested too deeply", reason=Reason.INVALID_YAML, file=path) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -54,6 +78,43 @@ def load(text: str, path: str) -> Any:
         raise SpecError(f"invalid YAML: {exc}", reason=Reason.INVALID_YAML, file=path) from None
     finally:
         loader.dispose()
+
+
+def _construct(loader: Any, node: yaml.Node, depth: int, memo: dict[int, Any], path: str) -> Any:
+    """PyYAML's safe construction, fast for the plain tags (str, seq, map; merge keys included);
+    every other tag goes through the loader's own constructors (and unknown ones are refused)."""
+    if node.__class__ is ScalarNode:
+        if node.tag == _STR:
+            return node.value
+        constructor = loader.yaml_constructors.get(node.tag)
+        return constructor(loader, node) if constructor is not None else loader.construct_object(node, True)
+    if depth > MAX_DEPTH:
+        raise SpecError("YAML document nested too deeply", reason=Reason.INVALID_YAML, file=path,
+                        line=node.start_mark.line + 1)
+    nid = id(node)
+    if nid in memo:  # an alias: the same object, as PyYAML does
+        return memo[nid]
+    if node.__class__ is SequenceNode and node.tag == _SEQ:
+        items: list[Any] = []
+        memo[nid] = items
+        for child in node.value:
+            items.append(_construct(loader, child, depth + 1, memo, path))
+        return items
+    if node.__class__ is MappingNode and node.tag == _MAP:
+        loader.flatten_mapping(node)
+        mapping: dict[Any, Any] = {}
+        memo[nid] = mapping
+        for key_node, value_node in node.value:
+            key = _construct(loader, key_node, depth + 1, memo, path)
+            try:
+                hash(key)
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark, "found unhashable key",
+                    key_node.start_mark) from None
+            mapping[key] = _construct(loader, value_node, depth + 1, memo, path)
+        return mapping
+    return loader.construct_object(node, True)
 
 
 def _check_expansion(root: yaml.Node, path: str) -> None:

@@ -46,8 +46,8 @@ class _Stream:
         return b""
 
 
-def crash_loop(root: str, base: str) -> None:
-    """Write large blobs forever (until SIGKILL); report each one only once it is committed."""
+def crash_loop(root: str, base: str, limit: str) -> None:
+    """Write large blobs and collect garbage forever (until SIGKILL); report each committed blob."""
     s = Store(root)
     data = Path(base).read_bytes()
     i = 0
@@ -55,6 +55,7 @@ def crash_loop(root: str, base: str) -> None:
         d = s.put_stream(_Stream(data))
         s.ac_put(f"crash-{os.getpid()}-{i}", Manifest(artifact=d, artifact_size=len(data) + 16))
         print(d, flush=True)
+        s.gc_max_size(int(limit))  # keeps the disk bounded, and gets killed inside GC too
         i += 1
 
 

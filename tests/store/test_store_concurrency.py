@@ -104,7 +104,7 @@ def test_gc_racing_pinned_writers(tmp_path: Path) -> None:
 def test_reader_never_sees_a_half_written_blob(tmp_path: Path) -> None:
     """While a big blob is being written its final name does not exist; once it does, it is whole."""
     root = tmp_path / "cache"
-    data = os.urandom(64 << 20)
+    data = os.urandom(32 << 20)
     base = tmp_path / "base"
     base.write_bytes(data)
     with Store(root) as s:

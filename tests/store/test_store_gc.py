@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import cache.gc
 from cache import BlobRef, Manifest, Store
 from storehelp import run_orch, start_worker
 
@@ -43,15 +44,16 @@ def test_lru_order_and_entries_first(store: Store, monkeypatch: pytest.MonkeyPat
     time.sleep(0.01)
     assert store.ac_get("k0") is not None  # k0 is now the most recently used
     order: list[str] = []
-    real_delete, real_remove = store.meta.delete, store.blobs.remove
+    real_delete, real_trash = store.meta.delete, cache.gc._trash
     monkeypatch.setattr(store.meta, "delete", lambda k: (order.append("entry:" + k), real_delete(k)))
-    monkeypatch.setattr(store.blobs, "remove", lambda d: (order.append("blob:" + str(d)), real_remove(d))[1])
+    monkeypatch.setattr(cache.gc, "_trash", lambda s, p: (order.append("blob:" + p.name), real_trash(s, p))[1])
     report = store.gc_max_size(2000)
     assert report.removed_blobs == 3 and report.removed_entries == 3
     assert sorted(store.ac_keys()) == ["k0", "k4"]
     assert store.contains(ds[0]) and store.contains(ds[4])
     first_blob = min(i for i, e in enumerate(order) if e.startswith("blob:"))
     assert all(e.startswith("entry:") for e in order[:first_blob]) and first_blob == 3
+    assert list((store.base / "trash").iterdir()) == []  # victims were unlinked after the lock
 
 
 def test_gc_does_not_walk_the_store(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:

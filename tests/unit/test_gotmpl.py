@@ -5,7 +5,18 @@ import pytest
 
 from orchestrator.spec.gojinja import generate
 from orchestrator.spec.goparse import parse
-from orchestrator.spec.gotmpl import COMMENT, GoSyntaxError, Out, Range, Tmpl, lex, number, scan, unquote
+from orchestrator.spec.gotmpl import (
+    COMMENT,
+    GoSyntaxError,
+    Out,
+    Range,
+    Tmpl,
+    lex,
+    number,
+    scan,
+    scan_careful,
+    unquote,
+)
 
 FUNCS = {"printf", "eq", "and", "or", "not", "include", "dict", "index", "default", "upper"}
 
@@ -16,6 +27,7 @@ def test_scan_splits_and_trims_like_go() -> None:
     assert s.key == (".x", " .y ", COMMENT)
     assert s.literals == ("a", "b", " c", " d")
     assert s.offsets == tuple(i for i in range(len(text)) if text.startswith("{{", i))
+    assert scan_careful(text) == s
     assert s.first_ltrim and not s.last_rtrim
 
 
@@ -69,7 +81,7 @@ def test_parser_builds_blocks_and_defines() -> None:
     key = tuple(scan('{{ define "d" }}{{ . }}{{ end }}{{ range $i, $v := .l }}{{ template "d" $v }}{{ end }}').key)
     prog = parse(key, FUNCS)
     assert set(prog.defines) == {"d"}
-    rng = [s for s in prog.main.body if isinstance(s, Range)][0]
+    rng = next(s for s in prog.main.body if isinstance(s, Range))
     assert [d.name for d in rng.pipe.decl] == ["$i", "$v"]
     assert isinstance(rng.body[1], Tmpl) and rng.body[1].name == "d"
     assert isinstance(prog.defines["d"].body[1], Out)

@@ -373,3 +373,21 @@ def test_fingerprint_is_stable_and_content_sensitive() -> None:
     assert a != Renderer(SHARED[:1]).fingerprint
     assert a != Renderer(SHARED[::-1]).fingerprint
     assert len(a) == 64
+
+
+def test_rendering_in_a_worker_thread_is_safe(r: Renderer) -> None:
+    import threading
+
+    results: list[object] = []
+
+    def work() -> None:
+        results.append(render(r, '{{ template "rec" (until 100) }}'))
+        try:
+            render(r, '{{ template "forever" . }}')
+        except SpecError as e:
+            results.append(e.reason)
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    assert results == ["x" * 100, Reason.TEMPLATE_ERROR]

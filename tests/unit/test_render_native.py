@@ -12,8 +12,8 @@ from orchestrator.spec.render import Renderer
 SHARED = [
     ("packages/templates/go.yaml", '{{ define "goinst" }}- install {{ .Packages }} on {{ .Values.distro }}{{ end }}'),
     ("packages/templates/macros.yaml.j2",
-     "{% macro pkgs(d) %}- pkgs {{ d.Packages }} on {{ Values.distro }}{% endmacro %}"
-     "{% macro hello(n) %}hello {{ n }}{% endmacro %}"),
+     ("{% macro pkgs(d) %}- pkgs {{ d.Packages }} on {{ Values.distro }}{% endmacro %}"
+      "{% macro hello(n) %}hello {{ n }}{% endmacro %}")),
 ]
 VALUES = {"distro": "fedora", "name": "foo", "l": [1, 2], "labels": {"a.b": "dotted"}}
 
