@@ -62,7 +62,6 @@ def empty_trash(store: Store) -> None:
 
 def _finish(store: Store, t0: float, removed: tuple[int, int, int], pinned: int) -> GcReport:
     """Called at the end of the locked phase: report, then unlink outside the lock."""
-    reap_key_locks(store.base / "locks" / "keys")
     n, total = store.index.totals()
     locked = time.monotonic() - t0
     return GcReport(removed_blobs=removed[0], removed_bytes=removed[1], removed_entries=removed[2],
@@ -71,7 +70,10 @@ def _finish(store: Store, t0: float, removed: tuple[int, int, int], pinned: int)
 
 
 def _unlocked_cleanup(store: Store, report: GcReport, t0: float) -> GcReport:
+    """Slow file deletions, none of which a writer needs to wait for."""
     empty_trash(store)
+    store.blobs.purge_quarantine()
+    reap_key_locks(store.base / "locks" / "keys")
     return dataclasses.replace(report, seconds=time.monotonic() - t0)
 
 
@@ -83,7 +85,6 @@ def gc_max_size(store: Store, max_bytes: int) -> GcReport:
 def _gc_max_size(store: Store, max_bytes: int, t0: float) -> GcReport:
     with store.exclusive():
         reap_tmp(store.blobs.tmp)
-        store.blobs.purge_quarantine()
         pinned_digests, pinned_keys = store.pinned()
         _, total = store.index.totals()
         victims: list[str] = []
@@ -108,7 +109,6 @@ def gc_keep(store: Store, keys: set[str]) -> GcReport:
 def _gc_keep(store: Store, keys: set[str], t0: float) -> GcReport:
     with store.exclusive():
         reap_tmp(store.blobs.tmp)
-        store.blobs.purge_quarantine()
         pinned_digests, pinned_keys = store.pinned()
         keep_keys = keys | pinned_keys
         keep = set(pinned_digests)

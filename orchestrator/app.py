@@ -8,7 +8,7 @@ import json
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 from orchestrator.errors import UsageError, GraphError, Reason
 from orchestrator.keys import KEY_SCHEMA, KeyInputs, input_key
@@ -19,6 +19,7 @@ from orchestrator.spec import load as load_mod
 from orchestrator.spec.discover import PackageDir
 
 if TYPE_CHECKING:
+    from orchestrator.scheduler import Reporter
     from orchestrator.storeview import StoreAdapter
 
 
@@ -103,7 +104,8 @@ def _plan(trees: list[str], values: list[str], cache_dir: str | None, targets: l
           store: StoreView | None, resolved_image: Callable[[str, str], str | None]) -> Planned:
     state = PlanState(cache_dir, config_id(trees, values))
     prep = load_mod.prepare(trees, values)
-    sig = load_mod.signature(prep, state.settled, str(KEY_SCHEMA), "\0".join(targets or ()))
+    # the working directory too: stored warnings name files relative to it
+    sig = load_mod.signature(prep, state.settled, str(KEY_SCHEMA), "\0".join(targets or ()), os.getcwd())
     stored = _decode_result(state.get_result(sig)) if sig else None
     if sig and stored is not None and all(resolved_image(ref, tree) == digest
                                           for ref, tree, digest in stored.images):
@@ -357,7 +359,7 @@ def write_svg(dot: str, path: str) -> None:
 class BuildReport:
     results: dict[str, Any]  # node -> scheduler.NodeResult, in build order
     keys: dict[str, str]
-    logs: dict[str, str]
+    logs: dict[str, str]  # node -> its build log (built or failed now, or built before: cached)
     artifacts: dict[str, str]
     warnings: list[str]
     failures: list[str]
@@ -376,6 +378,7 @@ class BuildReport:
         return 1 if self.failures else 0
 
     def to_json(self) -> dict[str, Any]:
+        """`orch build --json`: one entry per package, in build order (cancelled counts as skipped)."""
         return {"packages": [
             {"id": node, "key": self.keys[node],
              "outcome": "skipped" if r.outcome.value == "cancelled" else r.outcome.value,
@@ -384,12 +387,34 @@ class BuildReport:
             for node, r in self.results.items()]}
 
 
+class _Offset:
+    """A reporter seen by the scheduler, for a run whose first `done` packages were settled
+    before it started (cached upfront): progress counts include them."""
+
+    def __init__(self, inner: "Reporter", done: int) -> None:
+        self.inner = inner
+        self.done = done
+
+    def started(self, node: str) -> None:
+        self.inner.started(node)
+
+    def finished(self, result: Any) -> None:
+        self.inner.finished(result)
+
+    def progress(self, done: int, total: int, running: Any, cached: int) -> None:
+        self.inner.progress(done + self.done, total + self.done, running, cached + self.done)
+
+
 def build(trees: list[str], values: list[str], cache_dir: str, *, targets: list[str] | None = None,
           jobs: int = 1, keep_going: bool = False, isolation: str = "chroot",
           runtime: str | None = None, system_storage: bool = False, pull: bool = False,
           reporter: Any = None) -> BuildReport:
-    """`orch build`: plan, then run the scheduler over the plan with real buildah builds."""
+    """`orch build`: plan, then run the scheduler over the plan with real buildah builds.
+
+    Packages the plan found in the store are settled upfront; only the rest go through the
+    scheduler (a fully cached build starts no worker and no buildah process)."""
     import threading
+    import traceback
 
     from orchestrator import images, scheduler
     from orchestrator.backend.adapter import BuildahBackend
@@ -397,35 +422,53 @@ def build(trees: list[str], values: list[str], cache_dir: str, *, targets: list[
     from orchestrator.storeview import StoreAdapter
 
     os.makedirs(cache_dir, exist_ok=True)
+    reporter = reporter if reporter is not None else scheduler.Reporter()
     store = StoreAdapter.open(cache_dir, create=True)
-    backend = BuildahBackend(cache_dir, isolation=isolation, runtime=runtime,
-                             system_storage=system_storage)
+    cancel = threading.Event()
     try:
-        resolve = images.resolver(store.image_digests(), pull=backend.resolve_image, refresh=pull,
-                                  strict=True)
-        planned = compute(trees, values, cache_dir, targets=targets, store=store, resolved_image=resolve)
-        located = {p.spec.image: images.locate(p.spec.image, p.tree)
-                   for p in planned.packages.values() if p.spec is not None and p.spec.image}
-        work_root = os.path.join(cache_dir, "work")
-        os.makedirs(work_root, exist_ok=True)
-        cancel = threading.Event()
-        executor = Executor(planned, store, backend, work_root, os.path.join(cache_dir, "logs"),
-                            located, cancel)
-        nodes = {n: planned.deps[n] for n in planned.order}
-        if hasattr(reporter, "expect"):
-            reporter.expect({i.id for i in planned.plan.items if i.action == "build"})
-        with scheduler.install_signal_handlers(cancel), store.pin(list(planned.keys.values())):
-            results = scheduler.run(nodes, executor.work, jobs=jobs, keep_going=keep_going,
-                                    reporter=reporter, cancel=cancel)
+        backend = BuildahBackend(cache_dir, isolation=isolation, runtime=runtime,
+                                 system_storage=system_storage)
+        try:
+            resolve = images.resolver(store.image_digests(), pull=backend.resolve_image, refresh=pull,
+                                      strict=True)
+            planned = compute(trees, values, cache_dir, targets=targets, store=store, resolved_image=resolve)
+            gc.freeze()  # the plan lives as long as the run: no collector pass over it again
+            work_root = os.path.join(cache_dir, "work")
+            os.makedirs(work_root, exist_ok=True)
+            executor = Executor(planned, store, backend, work_root, os.path.join(cache_dir, "logs"),
+                                cancel)
+            if hasattr(reporter, "expect"):
+                reporter.expect({i.id for i in planned.plan.items if i.action == "build"})
+            with scheduler.install_signal_handlers(cancel), store.pin(list(planned.keys.values())):
+                settled = executor.cached_upfront()
+                for result in settled.values():
+                    reporter.finished(result)
+                rest = {n: [d for d in planned.deps[n] if d not in settled]
+                        for n in planned.order if n not in settled}
+                ran = scheduler.run(rest, executor.work, jobs=jobs, keep_going=keep_going,
+                                    reporter=cast("Reporter", _Offset(reporter, len(settled))),
+                                    cancel=cancel) if rest else {}
+        finally:
+            backend.close()
     finally:
-        backend.close()
         store.close()
+    results = {n: settled[n] if n in settled else ran[n] for n in planned.order}
     failures = []
     for node, result in results.items():
-        if result.outcome.value == "failed":
-            log = executor.logs.get(node)
-            where = f" (log: {log})" if log else ""
-            failures.append(f"{node} failed: {result.error}{where}")
+        if result.outcome.value != "failed":
+            continue
+        log = executor.logs.get(node)
+        text = str(result.error)
+        if result.internal:  # a bug in orch, not a failed build: show where
+            text = "internal error: " + "".join(traceback.format_exception(result.error)).rstrip()
+        where = f" (log: {log})" if log and log not in text else ""
+        failures.append(f"{node} failed: {text}{where}")
+    logs = dict(executor.logs)
+    for node, result in results.items():
+        if node not in logs and result.outcome.value == "cached":
+            path = executor.log_file(node)
+            if os.path.exists(path):
+                logs[node] = path
     artifacts = {n: r.artifact for n, r in executor.records.items()}
-    return BuildReport(results, planned.keys, executor.logs, artifacts, planned.warnings, failures,
+    return BuildReport(results, planned.keys, logs, artifacts, planned.warnings, failures,
                        cancelled=cancel.is_set())

@@ -16,10 +16,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from orchestrator import keys as keys_mod
+from orchestrator import images, keys as keys_mod
 from orchestrator.app import Planned
-from orchestrator.errors import BuildError, Interrupted, Reason
+from orchestrator.errors import BuildError, Interrupted, OrchError, Reason
 from orchestrator.model import BuildJob, BuildOutput, CopyJob, Package, SubPackageJob
+from orchestrator.plan import PlanItem
 from orchestrator.scheduler import NodeResult, Outcome
 from orchestrator.spec.discover import NOT_CONTEXT
 
@@ -42,7 +43,7 @@ class Record:
 class Store(Protocol):
     """What execution needs of the store (implemented by `orchestrator.storeview`)."""
 
-    def record(self, key: str) -> Record | None: ...
+    def record(self, key: str, fresh: bool = False) -> Record | None: ...
     def equivalent(self, okey: str) -> Record | None: ...
     def alias(self, key: str, record: Record, package_id: str, explanation: dict[str, Any]) -> None: ...
     def lock(self, key: str) -> Any: ...
@@ -66,13 +67,30 @@ class Executor:
     backend: Backend
     workdir: str  # scratch space on the cache's filesystem
     logs_dir: str
-    images: dict[str, str]  # base image reference as written → reference buildah can use
     cancel: threading.Event = field(default_factory=threading.Event)
     records: dict[str, Record] = field(default_factory=dict)
     logs: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _items: dict[str, PlanItem] = field(default_factory=dict)
+    _rank: dict[str, int] = field(default_factory=dict)
+
+    def cached_upfront(self) -> dict[str, NodeResult]:
+        """Packages the plan found under their own key: CACHED without a worker or a lock.
+
+        The plan has just looked these keys up (the store view remembers the answers), so a
+        fully cached build never goes through the scheduler's pool. Packages cached only
+        through early cutoff still go through `work` (their key gets registered)."""
+        out: dict[str, NodeResult] = {}
+        for item in self.planned.plan.items:
+            if item.action == "cached":
+                record = self.store.record(item.key)
+                if record is not None:
+                    self.records[item.id] = record
+                    out[item.id] = NodeResult(item.id, Outcome.CACHED, detail=record)
+        return out
 
     def work(self, node: str) -> NodeResult:
+        """The scheduler's work: CACHED (own key or early cutoff), else BUILT under the key's lock."""
         if self.cancel.is_set():
             raise Interrupted()
         key = self.planned.keys[node]
@@ -86,10 +104,12 @@ class Executor:
             self._done(node, record)
             return NodeResult(node, Outcome.CACHED, detail=record)
         with self.store.lock(key):
-            record = self.store.record(key)  # built by another process while we waited?
+            record = self.store.record(key, fresh=True)  # built by another process while we waited?
             if record is not None:
                 self._done(node, record)
                 return NodeResult(node, Outcome.CACHED, detail=record)
+            if self.cancel.is_set():
+                raise Interrupted()
             record = self._build(node, key)
         self._done(node, record)
         return NodeResult(node, Outcome.BUILT, detail=record)
@@ -102,28 +122,45 @@ class Executor:
         deps = {d: self.records[d].outputs for d in self.planned.deps[node]}
         return keys_mod.output_key(self.planned.inputs[node], deps)
 
+    def _item(self, node: str) -> PlanItem:
+        with self._lock:
+            if not self._items:
+                self._items.update((i.id, i) for i in self.planned.plan.items)
+        return self._items[node]
+
     def _explanation(self, node: str) -> dict[str, Any]:
-        item = next(i for i in self.planned.plan.items if i.id == node)
-        return item.explanation
+        return self._item(node).explanation
+
+    def log_file(self, node: str) -> str:
+        """Where the build log of `node`'s current key lives (it may not exist)."""
+        return os.path.join(self.logs_dir, safe_name(node), f"{self.planned.keys[node][:16]}.log")
 
     def log_path(self, node: str) -> str:
-        key = self.planned.keys[node]
-        path = os.path.join(self.logs_dir, safe_name(node), f"{key[:16]}.log")
+        """A fresh, empty build log for `node` (a rebuild of the same key starts it over)."""
+        path = self.log_file(node)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        self.logs[node] = path
+        with open(path, "w", encoding="utf-8"):
+            pass
+        with self._lock:
+            self.logs[node] = path
         return path
 
     def _build(self, node: str, key: str) -> Record:
+        log = self.log_path(node)
         scratch = tempfile.mkdtemp(prefix=f"{safe_name(node)}-", dir=self.workdir)
         try:
             job = self.job(node, scratch)
-            output = self.backend.build(job, self.log_path(node), self.cancel)
+            output = self.backend.build(job, log, self.cancel)
             archive = None
             if output.image_id:
                 archive = os.path.join(scratch, "image.oci.tar")
                 self.backend.save_image(output.image_name, archive)
             return self.store.save(key, self._output_key(node), node, output, archive,
                                    self._explanation(node))
+        except OrchError as exc:
+            with open(log, "a", encoding="utf-8") as fh:
+                fh.write(f"# orch: {node} failed: {exc}\n")
+            raise
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
@@ -140,7 +177,7 @@ class Executor:
         by_kind = self._deps_by_kind(node)
         image, overlays = "", []
         if spec.image:
-            image = self.images[spec.image]
+            image = images.locate(spec.image, pkg.tree)
         elif by_kind["requires"] and not spec.requires_final_images:
             bases = [d for d in by_kind["requires"] if self.records[d].image_name]
             if not bases:
@@ -153,7 +190,7 @@ class Executor:
         copies = []
         for c in spec.copy:
             source = (self.image_of(self._resolve_copy(node, c.package.family)) if c.package
-                      else self.images.get(c.image, c.image))
+                      else images.locate(c.image, pkg.tree))
             copies.append(CopyJob(source, c.source, c.destination))
         return BuildJob(
             image=image, final_artifacts=tuple(overlays), env=spec.env, prelude=spec.prelude,
@@ -166,7 +203,7 @@ class Executor:
 
     def _deps_by_kind(self, node: str) -> dict[str, list[str]]:
         """Dependencies per kind, in build order (deps first, ties by id): the documented order."""
-        rank = {n: i for i, n in enumerate(self.planned.order)}
+        rank = self._ranks()
         out: dict[str, list[str]] = {"requires": [], "final": [], "copy": []}
         for dep in sorted(self.planned.deps[node], key=lambda d: rank[d]):
             kinds = self.planned.kinds[(dep, node)]
@@ -195,7 +232,15 @@ class Executor:
         wanted: set[str] = set()
         for dep in rest:
             wanted |= (chain(dep) | {dep}) - have
-        return [n for n in self.planned.order if n in wanted]
+        rank = self._ranks()
+        return sorted(wanted, key=lambda n: rank[n])
+
+    def _ranks(self) -> dict[str, int]:
+        """Each package's position in build order (computed once)."""
+        with self._lock:
+            if not self._rank:
+                self._rank.update((n, i) for i, n in enumerate(self.planned.order))
+        return self._rank
 
     def _resolve_copy(self, node: str, family: str) -> str:
         for dep in self.planned.deps[node]:

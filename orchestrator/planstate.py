@@ -6,9 +6,10 @@
   no-change fast path), small enough to read in a few milliseconds; `<config>.explain`:
   what went into each of its keys, read only when a plan or a build needs it.
 
-Each file is written atomically: a header line (schema, Python's marshal version, digest of
-the body) and a `marshal` body (plain dicts, lists and strings: ten times faster to read than
-JSON). A body that does not match its digest, or has the wrong shape, is ignored (a cold plan).
+Each file is written atomically: a header line (schema, digest of the body) and a compact
+JSON body. A body that does not match its digest, or has the wrong shape, is ignored (a cold
+plan). Large parts that are only passed through (rendered specs, explanations) are stored as
+JSON *text* inside the body, so reading the file does not rebuild them as objects.
 
 Stat data can lie when a file is modified within the filesystem's timestamp granularity of
 the moment we read it ("racy git"): an entry whose files' mtimes are within `RACY_NS` of the
@@ -17,9 +18,7 @@ start of the run that read them is not remembered, so the next run reads those f
 from __future__ import annotations
 
 import json
-import marshal
 import os
-import sys
 import tempfile
 import time
 from typing import Any
@@ -28,11 +27,10 @@ import xxhash
 
 from orchestrator import __version__
 
-STATE_SCHEMA = 3
+STATE_SCHEMA = 4
 RACY_NS = 2_000_000_000  # 2 s: coarser than any filesystem orch runs on (ext4/xfs: ns, FAT: 2 s)
 Stat = tuple[int, int, int, int]
-_HEADER = f"orch-plan-state {STATE_SCHEMA} {__version__} py{sys.version_info[0]}.{sys.version_info[1]}" \
-          f" m{marshal.version}"
+_HEADER = f"orch-plan-state {STATE_SCHEMA} {__version__}"
 
 
 def config_id(trees: list[str], values: list[str]) -> str:
@@ -50,13 +48,13 @@ def _read(path: str | None) -> Any:
         name, _, digest = header.decode("ascii").rpartition(" ")
         if name != _HEADER or digest != xxhash.xxh3_128_hexdigest(body):
             return None
-        return marshal.loads(body)
-    except (OSError, ValueError, EOFError, TypeError, UnicodeDecodeError):
+        return json.loads(body)
+    except (OSError, ValueError, TypeError, UnicodeDecodeError):
         return None
 
 
 def _write(path: str, doc: Any) -> None:
-    body = marshal.dumps(doc)
+    body = json.dumps(doc, separators=(",", ":")).encode()
     header = f"{_HEADER} {xxhash.xxh3_128_hexdigest(body)}\n".encode("ascii")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".state-")

@@ -1,9 +1,10 @@
-"""Go `text/template` front end: scanner (text/action split with exact `{{-`/`-}}` trimming) and parser.
+"""Go `text/template` front end: scanner (text/action split, exact `{{-`/`-}}` trimming), lexer, AST.
 
 `scan()` is linear and cheap: it only splits the text, so many files that differ only in their
-literal text share one parsed-and-compiled *skeleton* (the tuple of action contents). `parse()` turns
-a skeleton into an AST (`gojinja` turns that into Jinja2 source). Errors carry the action index so the
-caller can report the line in the original file. Semantics follow the Go `text/template` docs.
+literal text share one parsed-and-compiled *skeleton* (the tuple of action contents). `goparse`
+turns a skeleton into the AST defined here, `gojinja` turns that into Jinja2 source. Errors carry
+the action index (or text offset) so the caller can report the line in the original file.
+Semantics follow the Go `text/template` documentation.
 """
 from __future__ import annotations
 

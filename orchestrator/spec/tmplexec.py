@@ -29,7 +29,7 @@ from .tmplrt import MAX_OUTPUT, Fault, fld, index, out, rng
 
 GO_FUNCS = frozenset(FUNCS) | {"and", "or", "not", "include"}
 STATS = {"skeletons": 0, "units": 0, "native": 0}  # compilations, for tests and benchmarks
-_CACHE_LIMIT = 20_000
+_CACHE_LIMIT = 4096  # per cache: texts (collections render one text per stanza), skeletons, native
 _SEQ = itertools.count()
 tls = threading.local()
 

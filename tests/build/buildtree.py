@@ -203,11 +203,12 @@ def edit(tree: Path, folder: str, old: str, new: str) -> None:
 
 
 def copy_cache(src: Path, dest: Path, *, storage: bool = False) -> Path:
-    """A copy of a cache dir: `store/` and `plan/` (+ `buildah/` when `storage`)."""
+    """A copy of a cache dir: `store/` and `plan/` (+ `buildah/` when `storage`: `cp -a`, as
+    overlay storage holds whiteout devices; only while nothing of it is mounted)."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("store", "plan", *(("buildah",) if storage else ())):
         if (src / name).exists():
-            shutil.copytree(src / name, dest / name, symlinks=True)
+            subprocess.run(["cp", "-a", str(src / name), str(dest / name)], check=True, timeout=120)
     return dest
 
 

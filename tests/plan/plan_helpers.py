@@ -39,6 +39,7 @@ class Run:
     stderr: str
     seconds: float
     maxrss_mb: float
+    cpu: float = 0.0  # user + system seconds of the child (steady on a busy machine, unlike wall time)
 
     def json(self) -> Any:
         assert self.code == 0, f"orch failed ({self.code}): {self.stderr}"
@@ -71,7 +72,8 @@ def orch(*args: str | os.PathLike[str], cwd: str | os.PathLike[str] | None = Non
         out.seek(0)
         err.seek(0)
         return Run(proc.returncode, out.read().decode(errors="replace"),
-                   err.read().decode(errors="replace"), seconds, usage.ru_maxrss / 1024)
+                   err.read().decode(errors="replace"), seconds, usage.ru_maxrss / 1024,
+                   usage.ru_utime + usage.ru_stime)
 
 
 def plan(tree: str | os.PathLike[str], *values: str | os.PathLike[str], cache: str | os.PathLike[str],

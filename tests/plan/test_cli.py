@@ -160,3 +160,16 @@ def test_exit_codes(root: Path) -> None:
     assert orch("--version").code == 0
     assert orch("plan", "-t").code == 2
     assert orch().code == 2
+
+
+def test_warning_names_file_relative_to_cwd_even_when_warm(root: Path) -> None:
+    """A warm plan from another working directory names files relative to that directory."""
+    write(root, pkg_files("packages/typo", "typo", build=TYPO))
+    first = run(root, "plan", "--json")
+    assert "packages/typo/build.yaml" in first.stderr
+    sub = root / "packages"
+    res = orch("plan", "-t", ".", "--values", "../values.yaml", "--json", "--cache-dir",
+               str(root / "cache"), cwd=sub)
+    assert res.code == 0, res.stderr
+    line = next(ln for ln in res.stderr.splitlines() if "environment" in ln)
+    assert line.startswith("orch: warning: typo/build.yaml:"), line

@@ -122,3 +122,23 @@ def test_parse_errors(actions: tuple[str, ...], message: str, k: int) -> None:
     with pytest.raises(GoSyntaxError) as ei:
         parse(actions, FUNCS)
     assert message in ei.value.message and ei.value.k == k
+
+
+def test_fast_scanner_agrees_with_careful_scanner() -> None:
+    import random
+
+    atoms = ["{{", "}}", "{{-", "-}}", " ", "\n", "\t", "x", '"', "'", "`", "/*", "*/", "-", "}", "{", '"}}"',
+             "{{/* c */}}", "{{- /* c */ -}}", "{{ .x }}", "{{- .y -}}", "\\", "{{ '}' }}", " -", "rm /tmp/*",
+             "{{ x\n-}}", "{{-\t3 }}", "{{-\t/*", "{{ `a\nb` }}"]
+    rng = random.Random(7)
+
+    def outcome(fn: object, text: str) -> object:
+        try:
+            s = fn(text)  # type: ignore[operator]
+            return s, s.offsets
+        except GoSyntaxError as e:
+            return e.message, e.offset
+
+    for _ in range(20_000):
+        text = "".join(rng.choice(atoms) for _ in range(rng.randint(0, 12)))
+        assert outcome(scan, text) == outcome(scan_careful, text), text
