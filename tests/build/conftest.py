@@ -24,6 +24,7 @@ def _integration_conftest() -> object:
     spec = importlib.util.spec_from_file_location("_orch_integration_fixtures", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
