@@ -1,7 +1,7 @@
 """The blob (CAS) layer: files named by the digest of their content, written crash-safely.
 
 Write order (Bazel `saveFile`, containerd `Commit`): unique locked temp file in the store's
-filesystem → hash what was written → fchmod 0444 → fsync → [caller registers size] → rename into
+filesystem, hashed while streaming → fchmod 0444 → fsync → [caller registers size] → rename into
 `blobs/<algorithm>/<2 hex>/<hex>` → fsync the shard directory. Readers only ever open final names,
 so a blob being written is invisible until whole. Every read re-hashes; a mismatch is quarantined.
 """
@@ -14,15 +14,13 @@ import shutil
 import stat
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, ContextManager, Iterator, Protocol
 
-from cache.digest import ALGORITHMS, CHUNK, Digest, Hasher, hash_fd, new_hasher
-from cache.fsutil import COPY_UNSUPPORTED, fsync_dir, make_dirs, open_locked_tmp
+from cache.digest import ALGORITHMS, CHUNK, Digest, hash_fd, new_hasher
+from cache.fsutil import fsync_dir, make_dirs, open_locked_tmp
 
-PIPE_CHUNK = 64 << 20  # per copy_file_range call: few thread hand-offs (cheap even on a busy machine)
 Ident = tuple[int, int]  # (st_dev, st_ino): which file we looked at, so we never quarantine a newer one
 
 
@@ -62,56 +60,16 @@ def _write_all(fd: int, view: memoryview) -> None:
         view = view[n:]
 
 
-def _hash_range(h: Hasher, fd: int, offset: int, n: int, buf: bytearray) -> None:
-    view = memoryview(buf)
-    end = offset + n
-    while offset < end:
-        got = os.preadv(fd, [view[:min(len(buf), end - offset)]], offset)
-        if got == 0:
-            raise OSError(errno.EIO, "file shrank while being hashed")
-        h.update(view[:got])
-        offset += got
-
-
 def copy_and_hash(src: int, dst: int, algorithm: str) -> tuple[Digest, int]:
-    """Copy src → dst and hash *what landed in dst*; returns (digest, size).
+    """Stream src → dst through one small buffer, hashing each chunk as it goes by; returns
+    (digest, size). The digest is of exactly the bytes written.
 
-    The kernel copies (copy_file_range, as `cp` does) in a helper thread — it runs without the
-    GIL — while this thread hashes the previous chunk from the destination, so on two cores the
-    hash is nearly free. Falls back to read/hash/write when the kernel cannot copy between
-    these files.
+    The buffer is 512 KiB on purpose: small enough to stay in the CPU cache between the read,
+    the hash and the write, which measured ~0.9x of `cp` on 1 GB here, where a kernel copy
+    followed by a hashing pass (or an 8 MiB buffer) measured ~0.6x.
     """
     h = new_hasher(algorithm)
     buf = bytearray(CHUNK)
-    try:
-        n = os.copy_file_range(src, dst, PIPE_CHUNK, 0, 0)
-    except OSError as e:
-        if e.errno not in COPY_UNSUPPORTED:
-            raise
-        n = 0
-    if n == 0:  # empty, or a file the kernel will not copy (procfs reports size 0): read it
-        return _loop_copy_hash(src, dst, h, buf, algorithm)
-    off = 0
-    with contextlib.ExitStack() as stack:
-        pool: ThreadPoolExecutor | None = None
-        while n:
-            if n < PIPE_CHUNK:  # a short copy is almost always the last: no helper thread
-                _hash_range(h, dst, off, n, buf)
-                off += n
-                n = os.copy_file_range(src, dst, PIPE_CHUNK, off, off)
-                continue
-            if pool is None:
-                pool = stack.enter_context(ThreadPoolExecutor(1))
-            nxt = pool.submit(os.copy_file_range, src, dst, PIPE_CHUNK, off + n, off + n)
-            try:
-                _hash_range(h, dst, off, n, buf)
-            finally:
-                got = nxt.result()
-            off, n = off + n, got
-    return Digest(algorithm, h.hexdigest()), off
-
-
-def _loop_copy_hash(src: int, dst: int, h: Hasher, buf: bytearray, algorithm: str) -> tuple[Digest, int]:
     view = memoryview(buf)
     size = 0
     while n := os.readv(src, [buf]):
@@ -153,22 +111,20 @@ class Blobs:
         return Staged(fd, tmp, digest, size)
 
     def stage_file(self, src: Path) -> Staged:
-        """Copy `src` into a temp file, then hash exactly the bytes that landed there."""
+        """Stream a file (regular, pipe or device) into a temp file, hashing on the way."""
         sfd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
-        fd, tmp = open_locked_tmp(self.tmp)
         try:
-            if stat.S_ISREG(os.fstat(sfd).st_mode):
+            if stat.S_ISDIR(os.fstat(sfd).st_mode):
+                raise IsADirectoryError(errno.EISDIR, "is a directory", str(src))
+            fd, tmp = open_locked_tmp(self.tmp)
+            try:
                 digest, size = copy_and_hash(sfd, fd, self.algorithm)
                 return self._finish(fd, tmp, digest, size)
-        except BaseException:
-            Staged(fd, tmp, Digest(self.algorithm, ""), 0).close()
-            raise
+            except BaseException:
+                Staged(fd, tmp, Digest(self.algorithm, ""), 0).close()
+                raise
         finally:
             os.close(sfd)
-        os.close(fd)
-        os.unlink(tmp)
-        with open(src, "rb") as f:  # a pipe or device: stream it
-            return self.stage_stream(f)
 
     def stage_stream(self, reader: Readable) -> Staged:
         """Hash while streaming into a temp file."""
@@ -271,7 +227,7 @@ class Blobs:
         return os.fdopen(fd, "rb")
 
     def copy_verified(self, d: Digest, dest: Path) -> bool:
-        """Copy to `dest` via a temp file, hash the copy, rename only if it matches."""
+        """Copy to `dest` via a temp file, hashing while copying; rename only if it matches."""
         opened = self._open(d)
         if opened is None:
             return False

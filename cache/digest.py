@@ -15,7 +15,7 @@ import xxhash
 
 from cache.errors import BadDigest
 
-CHUNK = 8 << 20  # 8 MiB: large enough that per-call overhead vanishes next to memcpy/hash
+CHUNK = 512 << 10  # fits the CPU cache between read, hash and write: measured fastest here
 
 
 class Hasher(Protocol):

@@ -6,7 +6,6 @@ tell a live write from the leftovers of a `kill -9` without PIDs (which get reus
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import os
 import time
@@ -127,5 +126,3 @@ def file_lock(path: Path, exclusive: bool) -> Iterator[None]:
     finally:
         os.close(fd)  # closing releases the lock
 
-
-COPY_UNSUPPORTED = {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF}

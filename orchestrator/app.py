@@ -10,6 +10,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, cast
 
+import xxhash
+
 from orchestrator.errors import UsageError, GraphError, Reason
 from orchestrator.keys import KEY_SCHEMA, KeyInputs, input_key
 from orchestrator.model import Package
@@ -105,10 +107,12 @@ def _plan(trees: list[str], values: list[str], cache_dir: str | None, targets: l
     state = PlanState(cache_dir, config_id(trees, values))
     prep = load_mod.prepare(trees, values)
     # the working directory too: stored warnings name files relative to it
-    sig = load_mod.signature(prep, state.settled, str(KEY_SCHEMA), "\0".join(targets or ()), os.getcwd())
-    stored = _decode_result(state.get_result(sig)) if sig else None
-    if sig and stored is not None and all(resolved_image(ref, tree) == digest
-                                          for ref, tree, digest in stored.images):
+    meta = [prep.values_digest, prep.templates_digest, str(KEY_SCHEMA), "\0".join(targets or ()), os.getcwd()]
+    sig = load_mod.signature(prep, state.settled, *meta)
+    stored = _decode_result(state.result) if state.result is not None else None
+    if stored is not None and not all(resolved_image(ref, tree) == digest for ref, tree, digest in stored.images):
+        stored = None
+    if sig and stored is not None and stored.signature == sig:
         once: list[Planned] = []
 
         def full() -> Planned:
@@ -117,17 +121,44 @@ def _plan(trees: list[str], values: list[str], cache_dir: str | None, targets: l
             return once[0]
 
         def explanations() -> Mapping[str, str]:
-            texts = state.get_explanations(sig) if sig else None
+            texts = state.get_explanations(stored.token)
             if texts is None or any(n not in texts for n in stored.order):  # damaged: recompute
                 return {n: json.dumps(full().plan.items[i].explanation) for i, n in enumerate(stored.order)}
             return texts
 
         return _from_result(stored, store or EmptyStore(), full, _Deferred(explanations))
+    if stored is not None and not targets and stored.meta == meta:
+        inc = _incremental(prep, state, stored, store or EmptyStore(), resolved_image)
+        if inc is not None:
+            planned, result, texts = inc
+            state.put_result(sig, result, texts)
+            state.save()
+            return planned
     planned, result = _compute(prep, state, targets, store, resolved_image)
-    if sig:
-        state.put_result(sig, result, {i.id: json.dumps(i.explanation) for i in planned.plan.items})
+    result["meta"] = meta
+    state.put_result(sig, result, {i.id: json.dumps(i.explanation) for i in planned.plan.items})
     state.save()
     return planned
+
+
+def _shape(pkg: Package) -> str:
+    """What of a package decides the graph's edges around it (identity, provides, runtime and
+    build dependencies): equal shapes of every changed package ⇒ the stored edges still hold."""
+    spec = pkg.spec
+    parts = (pkg.id, pkg.provides, pkg.runtime_requires,
+             None if spec is None else (spec.requires, spec.requires_final_images,
+                                        tuple(c.package for c in spec.copy)))
+    return xxhash.xxh3_64_hexdigest(repr(parts).encode())
+
+
+def _context_files(pdir: PackageDir, stats: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    from orchestrator.planstate import hash_file
+
+    out = []
+    for rel in pdir.context:
+        path = os.path.join(pdir.path, rel)
+        out.append((rel, hash_file(path, stats[path])))
+    return tuple(out)
 
 
 def _compute(prep: load_mod.Prepared, state: PlanState, targets: list[str] | None,
@@ -156,6 +187,7 @@ def _compute(prep: load_mod.Prepared, state: PlanState, targets: list[str] | Non
     kinds: dict[tuple[str, str], tuple[str, ...]] = {}
     contexts: dict[str, PackageDir] = {}
     specs: dict[str, str] = {}
+    stats = loaded.scan.stats
     for node in order:
         pkg = graph.packages[node]
         pdir = by_dir[(pkg.tree, pkg.directory)]
@@ -163,7 +195,7 @@ def _compute(prep: load_mod.Prepared, state: PlanState, targets: list[str] | Non
         files: tuple[tuple[str, str], ...] = ()
         if pkg.spec is not None:
             files = tuple(
-                (rel, state.file_digest(p, loaded.scan.stats[p]))
+                (rel, state.file_digest(p, stats[p]))
                 for rel in pdir.context
                 for p in (os.path.join(pdir.path, rel),)
             )
@@ -180,11 +212,24 @@ def _compute(prep: load_mod.Prepared, state: PlanState, targets: list[str] | Non
     plan = make_plan(order, deps, inputs, keys, specs, explanations, store or EmptyStore())
     planned = Planned(plan, graph.packages, inputs, keys, order, deps, kinds, contexts,
                       loaded.warnings, loaded.rendered)
+    own = {p.id: p for p in loaded.packages}
+    special = sorted(n for n, p in graph.packages.items() if p.provides or p is not own.get(n))
+    folders = []
+    racy = load_mod.racy_check(prep, state.settled)
+    for pdir, ids, warnings in loaded.folders:
+        spec_sig, ctx_sig = load_mod.folder_sigs(pdir, racy)
+        folders.append([pdir.path, spec_sig, ctx_sig, ids, warnings])
     result = {
-        "images": [[ref, tree, digest] for (ref, tree), digest in images.items()],
         "warnings": loaded.warnings,
+        "images": [[ref, tree, digest] for (ref, tree), digest in images.items()],
         "order": order,
-        "nodes": {n: [keys[n], deps[n], [",".join(kinds[(d, n)]) for d in deps[n]], specs[n]] for n in order},
+        "keys": [keys[n] for n in order],
+        "deps": [deps[n] for n in order],
+        "kinds": [[",".join(kinds[(d, n)]) for d in deps[n]] for n in order],
+        "specs": [specs[n] for n in order],
+        "shapes": [_shape(own[n]) for n in order],
+        "special": special,
+        "folders": folders,
     }
     return planned, result
 
@@ -206,37 +251,96 @@ class _Explanations(Mapping[str, dict[str, Any]]):
         return len(self._keys)
 
 
+class _Kinds(Mapping[tuple[str, str], tuple[str, ...]]):
+    """Edge kinds of a stored plan, decoded per dependent when first asked for."""
+
+    def __init__(self, deps: dict[str, list[str]], kinds: dict[str, list[str]]) -> None:
+        self._deps, self._kinds = deps, kinds
+        self._done: dict[tuple[str, str], tuple[str, ...]] | None = None
+
+    def _all(self) -> dict[tuple[str, str], tuple[str, ...]]:
+        if self._done is None:
+            self._done = {(d, n): tuple(k.split(",")) for n, ds in self._deps.items()
+                          for d, k in zip(ds, self._kinds[n])}
+        return self._done
+
+    def __getitem__(self, edge: tuple[str, str]) -> tuple[str, ...]:
+        return self._all()[edge]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        return dict(self._all()) == (dict(other) if isinstance(other, Mapping) else other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 @dataclass
 class _Stored:
     """A stored whole plan, checked for shape (a damaged one is never half-used)."""
 
+    signature: str | None
+    token: str
+    meta: list[str]
     images: list[tuple[str, str, str | None]]
-    warnings: list[str]
     order: list[str]
     keys: dict[str, str]
     deps: dict[str, list[str]]
-    kinds: dict[tuple[str, str], tuple[str, ...]]
+    kinds: dict[str, list[str]]  # per dependent, per dependency (as in deps): "kind,kind"
     specs: dict[str, str]
+    shapes: dict[str, str]
+    special: set[str]
+    warnings: list[str]
+    folders_raw: Any  # decoded and checked by `folders()`: only the incremental path needs them
+
+    def folders(self) -> list[tuple[str, str | None, str | None, list[str], list[str]]] | None:
+        try:
+            return [(str(p), None if a is None else str(a), None if b is None else str(b), _strs(ids), _strs(w))
+                    for p, a, b, ids, w in self.folders_raw]
+        except (TypeError, ValueError):
+            return None
+
+
+def _strs(value: Any) -> list[str]:
+    if not isinstance(value, list) or (value and set(map(type, value)) != {str}):
+        raise TypeError("not a list of strings")
+    return value
 
 
 def _decode_result(result: dict[str, Any] | None) -> _Stored | None:
     if result is None:
         return None
     try:
-        nodes: dict[str, list[Any]] = result["nodes"]
-        order = [str(n) for n in result["order"]]
-        deps = {n: [str(d) for d in nodes[n][1]] for n in order}
+        order = _strs(result["order"])
+        n = len(order)
+        lists = [result[k] for k in ("keys", "deps", "kinds", "specs", "shapes")]
+        if any(not isinstance(v, list) or len(v) != n for v in lists):
+            return None
+        deps = dict(zip(order, map(_strs, result["deps"]), strict=True))
+        kinds = dict(zip(order, map(_strs, result["kinds"]), strict=True))
+        sig = result["signature"]
         stored = _Stored(
+            signature=sig if isinstance(sig, str) else None, token=str(result["token"]),
+            meta=_strs(result["meta"]),
             images=[(str(ref), str(tree), None if d is None else str(d)) for ref, tree, d in result["images"]],
-            warnings=[str(w) for w in result["warnings"]], order=order,
-            keys={n: str(nodes[n][0]) for n in order}, deps=deps,
-            kinds={(d, n): tuple(str(k).split(",")) for n in order for d, k in zip(deps[n], nodes[n][2],
-                                                                                 strict=True)},
-            specs={n: str(nodes[n][3]) for n in order},
+            order=order, keys=dict(zip(order, _strs(result["keys"]), strict=True)), deps=deps, kinds=kinds,
+            specs=dict(zip(order, _strs(result["specs"]), strict=True)),
+            shapes=dict(zip(order, _strs(result["shapes"]), strict=True)),
+            special=set(_strs(result["special"])), warnings=_strs(result["warnings"]),
+            folders_raw=result["folders"],
         )
     except (KeyError, TypeError, ValueError, IndexError, AttributeError):
         return None
-    return stored if all(d in stored.keys for n in order for d in deps[n]) else None
+    if len(stored.keys) != n or any(len(deps[x]) != len(kinds[x]) for x in order):
+        return None
+    known = stored.keys.keys()
+    if not all(known >= set(ds) for ds in deps.values()):
+        return None
+    return stored
 
 
 def _from_result(stored: _Stored, store: StoreView, full: Callable[[], Planned],
@@ -247,7 +351,120 @@ def _from_result(stored: _Stored, store: StoreView, full: Callable[[], Planned],
     inputs = LazyJSON(texts, KeyInputs.from_json)
     plan = make_plan(stored.order, stored.deps, inputs, stored.keys, stored.specs, explanations, store)
     return Planned(plan, _Deferred(lambda: full().packages), inputs, stored.keys, stored.order,
-                   stored.deps, stored.kinds, _Deferred(lambda: full().contexts), stored.warnings, 0)
+                   stored.deps, cast(dict, _Kinds(stored.deps, stored.kinds)),
+                   _Deferred(lambda: full().contexts), stored.warnings, 0)
+
+
+_MAX_INCREMENTAL = 0.25  # beyond this share of changed folders, the full path is as cheap
+
+
+def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, store: StoreView,
+                 resolved_image: Callable[[str, str], str | None],
+                 ) -> tuple[Planned, dict[str, Any], dict[str, str]] | None:
+    """Some folders changed, the tree's shape did not: re-render only the changed folders; when
+    no changed package's identity, provides or dependencies changed, keep the stored edges and
+    order, and recompute the keys of the changed packages and of their dependents (Merkle: the
+    rest keep theirs). None when this does not apply (the full path runs instead)."""
+    scan = prep.scan
+    folders = stored.folders()
+    if folders is None or [f[0] for f in folders] != [p.path for p in scan.packages]:
+        return None  # folders added or removed (or a damaged record)
+    racy, stats = load_mod.racy_check(prep, state.settled), scan.stats
+    rerender: list[tuple[int, PackageDir]] = []
+    rehash: list[tuple[int, PackageDir]] = []
+    sigs: list[tuple[str | None, str | None]] = []
+    for i, (pdir, folder) in enumerate(zip(scan.packages, folders)):
+        spec_sig, ctx_sig = load_mod.folder_sigs(pdir, racy)
+        sigs.append((spec_sig, ctx_sig))
+        if spec_sig is None or spec_sig != folder[1]:
+            rerender.append((i, pdir))
+        elif ctx_sig is None or ctx_sig != folder[2]:
+            rehash.append((i, pdir))
+    if len(rerender) + len(rehash) > _MAX_INCREMENTAL * max(len(scan.packages), 1):
+        return None
+    texts = state.get_explanations(stored.token)
+    if texts is None or any(n not in texts for n in stored.order):
+        return None
+    # own inputs of the changed packages: (spec, files, image, directory, values, spec JSON)
+    own: dict[str, tuple[str, tuple[tuple[str, str], ...], str, str, dict[str, Any], str]] = {}
+    warnings = [f[4] for f in folders]
+    images = {(ref, tree): digest for ref, tree, digest in stored.images}
+
+    def resolve(ref: str, tree: str) -> str | None:
+        if (ref, tree) not in images:
+            images[(ref, tree)] = resolved_image(ref, tree)
+        return images[(ref, tree)]
+
+    rendered = load_mod.render_folders(prep, [p for _, p in rerender])
+    for (i, pdir), (_, pkgs, warns) in zip(rerender, rendered):
+        if [p.id for p in pkgs] != folders[i][3]:
+            return None
+        for pkg in pkgs:
+            if pkg.id in stored.special or pkg.provides or _shape(pkg) != stored.shapes.get(pkg.id):
+                return None
+            files = _context_files(pdir, stats) if pkg.spec is not None else ()
+            own[pkg.id] = (pkg.rendered, files, image_ref(pkg, resolve), pkg.directory, pkg.values_used,
+                           json.dumps(pkg.spec.raw if pkg.spec else {}))
+        warnings[i] = warns
+    for i, pdir in rehash:
+        for node in folders[i][3]:
+            if node in stored.special:
+                return None
+            doc = json.loads(texts[node])
+            files = _context_files(pdir, stats) if doc["spec"] else ()
+            own[node] = (doc["spec"], files, doc["image"], doc["dir"], doc["values"], stored.specs[node])
+    keys = dict(stored.keys)
+    specs = dict(stored.specs)
+    texts = dict(texts)
+    moved: set[str] = set()
+    deps, kinds = stored.deps, stored.kinds
+    for node in stored.order:
+        mine = own.get(node)
+        if mine is None and not (moved and moved.intersection(deps[node])):
+            continue
+        dep_entries = tuple((k, d, keys[d]) for d, k in zip(deps[node], kinds[node]))
+        if mine is not None:
+            spec, files, image, directory, values, spec_json = mine
+            specs[node] = spec_json
+        else:
+            doc = json.loads(texts[node])
+            spec, image, directory, values = doc["spec"], doc["image"], doc["dir"], doc["values"]
+            files = tuple(sorted((str(k), str(v)) for k, v in doc["files"].items()))
+        inp = KeyInputs(node, spec, files, image, dep_entries)
+        key = input_key(inp)
+        if key != keys[node]:
+            moved.add(node)
+        keys[node] = key
+        texts[node] = json.dumps(explanation(key, inp, directory, values))
+    once: list[Planned] = []
+
+    def full() -> Planned:
+        if not once:
+            once.append(_compute(prep, state, None, store, resolved_image)[0])
+        return once[0]
+
+    explanations = LazyJSON(texts)
+    inputs = LazyJSON(texts, KeyInputs.from_json)
+    order = stored.order
+    plan = make_plan(order, deps, inputs, keys, specs, explanations, store)
+    all_warnings = [w for ws in warnings for w in ws]
+    planned = Planned(plan, _Deferred(lambda: full().packages), inputs, keys, order, deps,
+                      cast(dict, _Kinds(deps, kinds)), _Deferred(lambda: full().contexts),
+                      all_warnings, len(rerender))
+    result = {
+        "warnings": all_warnings,
+        "meta": stored.meta,
+        "images": [[ref, tree, digest] for (ref, tree), digest in images.items()],
+        "order": order,
+        "keys": [keys[n] for n in order],
+        "deps": [deps[n] for n in order],
+        "kinds": [kinds[n] for n in order],
+        "specs": [specs[n] for n in order],
+        "shapes": [stored.shapes[n] for n in order],
+        "special": sorted(stored.special),
+        "folders": [[f[0], s[0], s[1], f[3], w] for f, s, w in zip(folders, sigs, warnings)],
+    }
+    return planned, result, texts
 
 
 def select(targets: list[str], packages: Mapping[str, Package]) -> list[str]:

@@ -44,11 +44,18 @@ class ConsoleReporter(Reporter):
             print(f"building {node}", file=self.stream, flush=True)
 
     def finished(self, result: NodeResult) -> None:
-        if result.outcome is Outcome.CACHED and not self.live:
-            return
-        if result.outcome in (Outcome.BUILT, Outcome.FAILED) or not self.live:
+        planned_build = self.to_build is not None and result.node in self.to_build
+        if result.outcome is Outcome.CACHED and not planned_build:
+            return  # the plan already said so
+        if result.outcome in (Outcome.BUILT, Outcome.FAILED, Outcome.CACHED) or not self.live:
             self._clear()
-            extra = f" ({result.seconds:.1f}s)" if result.outcome is Outcome.BUILT else ""
+            extra = ""
+            if result.outcome is Outcome.BUILT:
+                extra = f" ({result.seconds:.1f}s)"
+            elif result.outcome is Outcome.CACHED:  # planned to build, then found after all
+                extra = " (its dependencies' outputs are unchanged, or another orch built it)"
+            elif result.outcome is Outcome.SKIPPED and result.blocked_by:
+                extra = f" (needs {result.blocked_by}, which failed)"
             print(f"{result.outcome.value:>8} {result.node}{extra}", file=self.stream, flush=True)
 
     def progress(self, done: int, total: int, running: Sequence[str], cached: int) -> None:

@@ -9,12 +9,13 @@ import argparse
 import json
 import re
 import sys
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from cache import BadDigest, Store, StoreError
-from cache.reports import human
 from orchestrator.errors import ExitCode
 from orchestrator.paths import default_cache_dir
+
+if TYPE_CHECKING:  # the store is imported when a `cache` command runs, not by every `orch`
+    from cache import Store
 
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", re.IGNORECASE)
@@ -113,6 +114,8 @@ def _stats(s: Store, a: argparse.Namespace) -> int:
     if a.json:
         print(json.dumps(st, sort_keys=True))
         return 0
+    from cache.reports import human
+
     for k, v in st.items():
         print(f"{k}: {v}" + (f" ({human(v)})" if k == "bytes" else ""))
     return 0
@@ -125,6 +128,8 @@ _COMMANDS: dict[str, Callable[[Store, argparse.Namespace], int]] = {
 
 def run(args: argparse.Namespace) -> int:
     """Run one `orch cache …` subcommand; returns the exit code."""
+    from cache import BadDigest, Store, StoreError
+
     root = args.cache_dir or str(default_cache_dir())
     try:
         with Store(root) as s:

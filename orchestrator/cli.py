@@ -26,7 +26,9 @@ def _common(p: argparse.ArgumentParser, *, tree: bool = True) -> None:
                    help="cache directory (default: $ORCH_CACHE_DIR, else the XDG cache dir)")
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with `command` (`plan` or `graph`, the first argument), only
+    what parsing that command needs (the other commands' modules cost a plan's start time)."""
     top = argparse.ArgumentParser(prog="orch", description="Incremental builds of luet-format OS trees.")
     top.add_argument("--version", action="version", version=f"orch {__version__}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -42,6 +44,8 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("targets", nargs="*", metavar="PKG")
     g.add_argument("-o", "--output", metavar="FILE", help="write here (.dot or .svg); default stdout DOT")
 
+    if command in COMMANDS:
+        return top
     from orchestrator import cachecmd
 
     cachecmd.register(sub)
@@ -62,7 +66,8 @@ def cache_dir(args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = parser().parse_args(argv)
+        args_in = sys.argv[1:] if argv is None else argv
+        args = parser(args_in[0] if args_in else None).parse_args(args_in)
     except SystemExit as exc:  # argparse: usage errors exit 2, --help 0
         return int(exc.code or 0)
     try:
@@ -89,6 +94,20 @@ def _warn(warnings: list[str]) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    import gc
+
+    # One shot, and almost no cycles among many long-lived objects: the cyclic collector would
+    # only walk them again and again (a warm plan's output alone triggers dozens of passes).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _plan(args)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _plan(args: argparse.Namespace) -> int:
     from orchestrator import app
 
     planned = app.plan(args.tree, args.values, cache_dir(args), targets=args.targets or None)

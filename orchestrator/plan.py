@@ -12,6 +12,8 @@ from typing import Any, Protocol, TextIO
 
 from orchestrator.keys import KeyInputs, output_key
 
+_enc: Callable[[str], str] = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+
 
 class StoreView(Protocol):
     def output_of(self, key: str) -> dict[str, str] | None:
@@ -64,10 +66,10 @@ class PlanItem:
                 "build_deps": list(self.build_deps), "spec": self.spec}
 
     def json_line(self) -> str:
-        """`to_json()` encoded, without decoding and re-encoding the spec."""
-        head = json.dumps({"id": self.id, "key": self.key, "action": self.action,
-                           "reasons": list(self.reasons), "build_deps": list(self.build_deps)})
-        return f'{head[:-1]}, "spec": {self.spec_json}}}'
+        """`to_json()` encoded (as `json.dumps` would), without decoding and re-encoding the spec."""
+        return (f'{{"id": {_enc(self.id)}, "key": {_enc(self.key)}, "action": {_enc(self.action)}, '
+                f'"reasons": [{", ".join(map(_enc, self.reasons))}], '
+                f'"build_deps": [{", ".join(map(_enc, self.build_deps))}], "spec": {self.spec_json}}}')
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,7 @@ def make_plan(
         key, node_deps = keys[node], tuple(deps[node])
         out = store.output_of(key)
         reasons: list[str] = []
-        if out is None and node_deps and all(d in outputs for d in node_deps):
+        if out is None and node_deps and outputs and all(d in outputs for d in node_deps):
             out = store.output_of_equivalent(output_key(inputs[node], outputs))
             if out is not None:
                 reasons.append("dependencies rebuilt to identical outputs: equivalent build in the store")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from typing import Any
 
@@ -27,7 +26,7 @@ import xxhash
 
 from orchestrator import __version__
 
-STATE_SCHEMA = 4
+STATE_SCHEMA = 5
 RACY_NS = 2_000_000_000  # 2 s: coarser than any filesystem orch runs on (ext4/xfs: ns, FAT: 2 s)
 Stat = tuple[int, int, int, int]
 _HEADER = f"orch-plan-state {STATE_SCHEMA} {__version__}"
@@ -54,6 +53,8 @@ def _read(path: str | None) -> Any:
 
 
 def _write(path: str, doc: Any) -> None:
+    import tempfile
+
     body = json.dumps(doc, separators=(",", ":")).encode()
     header = f"{_HEADER} {xxhash.xxh3_128_hexdigest(body)}\n".encode("ascii")
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -148,23 +149,28 @@ class PlanState:
         self.dirty = True
         return digest
 
-    # -- whole-plan result (the no-change fast path) ------------------------------------------
+    # -- whole-plan result (the no-change fast path, and the base of an incremental plan) ------
     def get_result(self, signature: str) -> dict[str, Any] | None:
         result = self.result
         if result is not None and result.get("signature") == signature:
             return result
         return None
 
-    def put_result(self, signature: str, result: dict[str, Any], explain: dict[str, str]) -> None:
-        """`explain`: per package, its explanation as JSON (kept apart: rarely needed, large)."""
-        self._result, self._result_read = {"signature": signature, **result}, True
+    def put_result(self, signature: str | None, result: dict[str, Any], explain: dict[str, str]) -> None:
+        """`signature`: None when some file was racy (the result is then never used as is, only as
+        the base of an incremental plan, which re-reads racy folders). `explain`: per package, its
+        explanation as JSON (kept apart: rarely needed, large); tied to the result by a token."""
+        token = os.urandom(12).hex()
+        self._result, self._result_read = {"signature": signature, "token": token, **result}, True
         self._explain = explain
         self.result_dirty = True
 
-    def get_explanations(self, signature: str) -> dict[str, str] | None:
-        """The explanations stored with the result of this signature, if intact."""
+    def get_explanations(self, token: Any) -> dict[str, str] | None:
+        """The explanations stored with the result of this token, if intact."""
+        if not isinstance(token, str):
+            return None
         doc = _read(self.explain_path)
-        if isinstance(doc, dict) and doc.get("signature") == signature and isinstance(doc.get("explain"), dict):
+        if isinstance(doc, dict) and doc.get("token") == token and isinstance(doc.get("explain"), dict):
             explain: dict[str, str] = doc["explain"]
             return explain
         return None
@@ -177,7 +183,7 @@ class PlanState:
             _write(self.dirs_path, {"dirs": dirs, "files": files})
             self.dirty = False
         if self.result_path and self.explain_path and self.result_dirty and self._result is not None:
-            _write(self.explain_path, {"signature": self._result["signature"], "explain": self._explain})
+            _write(self.explain_path, {"token": self._result["token"], "explain": self._explain})
             _write(self.result_path, self._result)
             self.result_dirty = False
 

@@ -9,8 +9,8 @@ nested package folders, template folders and what `.orchignore` lists.
 from __future__ import annotations
 
 import fnmatch
+import operator
 import os
-import stat as stat_mod
 from dataclasses import dataclass, field
 
 from orchestrator.errors import Reason, SpecError
@@ -40,6 +40,11 @@ class PackageDir:
     excluded: list[str] = field(default_factory=list)  # nested package/template folders, relative
     ignored: list[str] = field(default_factory=list)  # files left out by .orchignore, relative
     path: str = field(init=False, default="")  # absolute package folder
+    # stat data, in walk order, of the files at the folder's root that are not context (specs,
+    # build file, .orchignore) and of the rest (context and ignored files): what `load.folder_sigs`
+    # compares to tell a re-render from a re-hash
+    spec_stats: list[tuple[str, Stat]] = field(init=False, default_factory=list, repr=False, compare=False)
+    ctx_stats: list[tuple[str, Stat]] = field(init=False, default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.path = f"{self.tree}{os.sep}{self.rel}" if self.rel else self.tree
@@ -70,49 +75,76 @@ def scan(trees: list[str]) -> TreeScan:
     return result
 
 
+_by_name = operator.attrgetter("name")
+
+
 def _walk(root: str, folder: str, out: TreeScan, owner: PackageDir | None) -> None:
-    """Depth-first, lexical. `owner` is the innermost package folder containing `folder`."""
+    """Depth-first, lexical. `owner` is the innermost package folder containing `folder`.
+    Hot on every plan (a warm one is mostly this walk): per entry, only what is needed."""
     try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=_by_name)
     except OSError as exc:
         raise SpecError(f"cannot read folder: {exc.strerror}", reason=Reason.MISSING_FILE,
                         file=folder) from None
-    names = {e.name for e in entries}
+    names = [e.name for e in entries]
     is_templates = folder.endswith(TEMPLATES_SUFFIX)
     has_spec = SPEC_FILES[0] in names or SPEC_FILES[1] in names
-    if owner is not None and (is_templates or has_spec):
-        owner.excluded.append(_below(folder, owner.path))
-    here = None if is_templates else owner
-    if has_spec and not is_templates:
-        here = PackageDir(root, _below(folder, root) if folder != root else "",
-                          [n for n in SPEC_FILES if n in names],
-                          next((b for b in BUILD_FILES if b in names), None), FINALIZE_FILE in names,
-                          ignore=_ignore_patterns(folder) if IGNORE_FILE in names else [])
-        out.packages.append(here)
-    # relative names by slicing (os.path.relpath costs more than the stat call)
-    cut = len(here.path) + 1 if here is not None else 0
-    at_package_root = here is not None and folder == here.path
+    here = owner
+    if is_templates or has_spec:
+        if owner is not None:
+            owner.excluded.append(_below(folder, owner.path))
+        if is_templates:
+            here = None
+        else:
+            here = PackageDir(root, _below(folder, root) if folder != root else "",
+                              [n for n in SPEC_FILES if n in names],
+                              next((b for b in BUILD_FILES if b in names), None), FINALIZE_FILE in names,
+                              ignore=_ignore_patterns(folder) if IGNORE_FILE in names else [])
+            out.packages.append(here)
     stats = out.stats
+    if here is None:
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name not in SKIP_DIRS:
+                        _walk(root, entry.path, out, None)
+                    continue
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if st.st_mode & 0o170000 == 0o040000:
+                continue
+            path = entry.path
+            stats[path] = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode)
+            if is_templates and entry.name.lower().endswith(TEMPLATE_EXTS):
+                out.templates.append(path)
+        return
+    # relative names by slicing (os.path.relpath costs more than the stat call)
+    cut = len(here.path) + 1
+    at_package_root = folder == here.path
+    spec_stats, ctx_stats, context = here.spec_stats, here.ctx_stats, here.context
+    ignore = here.ignore
     for entry in entries:
-        name = entry.name
         try:
             if entry.is_dir(follow_symlinks=False):  # from the directory listing: no stat call
-                if name not in SKIP_DIRS:
+                if entry.name not in SKIP_DIRS:
                     _walk(root, entry.path, out, here)
                 continue
             st = entry.stat(follow_symlinks=False)
         except OSError:
             continue
-        if stat_mod.S_ISDIR(st.st_mode):  # raced: became a folder between listing and stat
+        mode = st.st_mode
+        if mode & 0o170000 == 0o040000:  # raced: became a folder between listing and stat
             continue
         path = entry.path
-        stats[path] = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode)
-        if is_templates:
-            if name.lower().endswith(TEMPLATE_EXTS):
-                out.templates.append(path)
-        elif here is not None and not (at_package_root and name in NOT_CONTEXT):
-            relfile = path[cut:] if os.sep == "/" else path[cut:].replace(os.sep, "/")
-            (here.ignored if here.ignore and _ignored(relfile, here.ignore) else here.context).append(relfile)
+        sd = stats[path] = (st.st_size, st.st_mtime_ns, st.st_ino, mode)
+        if at_package_root and entry.name in NOT_CONTEXT:
+            spec_stats.append((entry.name, sd))
+            continue
+        relfile = path[cut:] if os.sep == "/" else path[cut:].replace(os.sep, "/")
+        ctx_stats.append((relfile, sd))
+        (here.ignored if ignore and _ignored(relfile, ignore) else context).append(relfile)
 
 
 def _below(path: str, parent: str) -> str:

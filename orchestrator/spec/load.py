@@ -6,6 +6,8 @@ reading, rendering and parsing entirely: the warm planner's main saving.
 """
 from __future__ import annotations
 
+import array
+import itertools
 import json
 import os
 import re
@@ -16,9 +18,10 @@ import xxhash
 
 from orchestrator.errors import Reason, SpecError
 from orchestrator.model import Package
-from orchestrator.spec import discover, parse, values as values_mod, yamlload
+from orchestrator.spec import discover, parse, values as values_mod
 
 SCHEMA = "orch-load-2"
+MAX_BYTES = 8 * 1024 * 1024  # = yamlload.MAX_BYTES (not imported: a warm plan needs no YAML)
 # `.Values.x`, `Values["x"]` (Jinja2), `index .Values "x"`: which values a template can use
 _VALUE_REF = re.compile(r"Values\.(\w+)|Values\[\s*[\"'](\w+)|index\s+\$?\.Values\s+\"(\w+)")
 
@@ -41,6 +44,8 @@ class Loaded:
     templates_digest: str
     warnings: list[str] = field(default_factory=list)
     rendered: int = 0  # package folders rendered (not served from the cache)
+    # per package folder, in scan order: (folder, ids of its packages, its warnings)
+    folders: list[tuple[discover.PackageDir, list[str], list[str]]] = field(default_factory=list)
 
 
 def display(path: str) -> str:
@@ -54,7 +59,7 @@ def display(path: str) -> str:
 def read_text(path: str) -> str:
     try:
         with open(path, encoding="utf-8") as fh:
-            return fh.read(yamlload.MAX_BYTES + 1)
+            return fh.read(MAX_BYTES + 1)
     except OSError as exc:
         raise SpecError(f"cannot read: {exc.strerror}", reason=Reason.MISSING_FILE,
                         file=display(path)) from None
@@ -62,37 +67,44 @@ def read_text(path: str) -> str:
         raise SpecError("not UTF-8 text", reason=Reason.INVALID_SPEC, file=display(path)) from None
 
 
-@dataclass
 class Prepared:
-    """What every plan reads before looking at any package folder."""
+    """What every plan reads before looking at any package folder (values files are parsed
+    only when something is rendered)."""
 
-    scan: discover.TreeScan
-    values: dict[str, Any]
-    values_digest: str
-    templates: list[tuple[str, str]]  # (absolute path, text), walk order
-    templates_digest: str
+    def __init__(self, scan: discover.TreeScan, values_raw: list[tuple[str, bytes]], values_digest: str,
+                 templates: list[tuple[str, str]], templates_digest: str) -> None:
+        self.scan, self.values_raw, self.values_digest = scan, values_raw, values_digest
+        self.templates, self.templates_digest = templates, templates_digest  # (absolute path, text)
+        self._values: dict[str, Any] | None = None
+
+    @property
+    def values(self) -> dict[str, Any]:
+        if self._values is None:
+            self._values = values_mod.parse_values(self.values_raw)
+        return self._values
 
 
 def prepare(trees: list[str], values_files: list[str]) -> Prepared:
     """Walk the trees (stat data only), read the values files and the shared templates."""
     scan = discover.scan(trees)
-    values, values_digest = values_mod.load_values(values_files)
+    raws, values_digest = values_mod.read_values(values_files)
     templates = [(p, read_text(p)) for p in scan.templates]
     tdigest = xxhash.xxh3_128()
     for path, text in templates:
         tdigest.update(os.path.basename(path).encode() + b"\0" + text.encode() + b"\0")
-    return Prepared(scan, values, values_digest, templates, tdigest.hexdigest())
+    return Prepared(scan, raws, values_digest, templates, tdigest.hexdigest())
 
 
 def signature(prep: Prepared, settled: Callable[[int], bool], *extra: str) -> str | None:
     """A digest of everything a plan reads (every file's path and stat data, values, templates),
     or None when a file's stat data cannot be trusted yet (modified too recently: racy)."""
+    if racy_check(prep, settled) is not None:
+        return None
     h = xxhash.xxh3_128()
     h.update("\0".join([SCHEMA, prep.values_digest, prep.templates_digest, *prep.scan.trees, *extra]).encode())
-    for path, st in prep.scan.stats.items():
-        if not settled(st[1]):
-            return None
-        h.update(f"\0{path}\1{st[0]},{st[1]},{st[2]},{st[3]}".encode())
+    stats = prep.scan.stats
+    h.update("\0".join(stats).encode())
+    h.update(array.array("q", itertools.chain.from_iterable(stats.values())).tobytes())
     return h.hexdigest()
 
 
@@ -106,39 +118,101 @@ def load(trees: list[str], values_files: list[str], cache: LoadCache | None = No
     renderer = None
     seen: dict[str, str] = {}
     for pdir in scan.packages:
-        names = [*pdir.spec_files, *([pdir.build_file] if pdir.build_file else []),
-                 *(["finalize.yaml"] if pdir.finalize else [])]
+        names = spec_names(pdir)
         sig = [SCHEMA, loaded.templates_digest, values_digest,
                [[n, *scan.stats.get(os.path.join(pdir.path, n), ())] for n in names]]
         entry = cache.get_dir(pdir.path, sig) if cache is not None else None
         if entry is None:
             if renderer is None:
-                from orchestrator.spec.render import Renderer  # jinja2 only when rendering
-
-                renderer = Renderer([(display(p), t) for p, t in templates])
+                renderer = make_renderer(templates)
             entry = _render_dir(pdir, values, renderer)
             loaded.rendered += 1
             if cache is not None:
                 cache.put_dir(pdir.path, sig, entry)
-        loaded.warnings.extend(entry["warnings"])
-        for item in entry["items"]:
-            pkg = _package(pdir, item, loaded.warnings, values, template_refs)
+        pkgs, warnings = _folder_packages(pdir, entry, values, template_refs)
+        ids = []
+        for pkg in pkgs:
             if pkg.id in seen:
                 raise SpecError(f"package {pkg.id} is defined twice (also in {seen[pkg.id]})",
                                 reason=Reason.DUPLICATE_PACKAGE, file=pkg.source_file,
                                 hint="rename or remove one of them")
             seen[pkg.id] = pkg.source_file
             loaded.packages.append(pkg)
+            ids.append(pkg.id)
+        loaded.warnings.extend(warnings)
+        loaded.folders.append((pdir, ids, warnings))
     return loaded
+
+
+def spec_names(pdir: discover.PackageDir) -> list[str]:
+    """The files of a package folder that rendering reads."""
+    return [*pdir.spec_files, *([pdir.build_file] if pdir.build_file else []),
+            *(["finalize.yaml"] if pdir.finalize else [])]
+
+
+def make_renderer(templates: list[tuple[str, str]]) -> Any:
+    from orchestrator.spec.render import Renderer  # jinja2 only when rendering
+
+    return Renderer([(display(p), t) for p, t in templates])
+
+
+def _folder_packages(pdir: discover.PackageDir, entry: dict[str, Any], values: dict[str, Any],
+                     template_refs: set[str]) -> tuple[list[Package], list[str]]:
+    warnings = list(entry["warnings"])
+    return [_package(pdir, item, warnings, values, template_refs) for item in entry["items"]], warnings
+
+
+def render_folders(prep: Prepared, pdirs: list[discover.PackageDir],
+                   ) -> list[tuple[discover.PackageDir, list[Package], list[str]]]:
+    """Render and parse some package folders (no cache): the incremental planner's load."""
+    _ROOTS.clear()
+    template_refs = set().union(*(value_refs(t) for _, t in prep.templates))
+    renderer = make_renderer(prep.templates) if pdirs else None
+    out = []
+    for pdir in pdirs:
+        entry = _render_dir(pdir, prep.values, renderer)
+        pkgs, warnings = _folder_packages(pdir, entry, prep.values, template_refs)
+        ids = [p.id for p in pkgs]
+        if len(set(ids)) != len(ids):
+            dup = next(p for i, p in enumerate(pkgs) if p.id in ids[:i])
+            raise SpecError(f"package {dup.id} is defined twice (also in {dup.source_file})",
+                            reason=Reason.DUPLICATE_PACKAGE, file=dup.source_file,
+                            hint="rename or remove one of them")
+        out.append((pdir, pkgs, warnings))
+    return out
+
+
+def folder_sigs(pdir: discover.PackageDir, settled: Callable[[int], bool] | None,
+                ) -> tuple[str | None, str | None]:
+    """Digests of a folder's spec files' stat data (what rendering reads) and of its build
+    context (file list, stat data, ignore rules); None when a file's stat data is racy (not
+    trustworthy). `settled`: None when no file of the scan is racy (nothing to check)."""
+    spec, ctx = pdir.spec_stats, pdir.ctx_stats
+    spec_sig: str | None = xxhash.xxh3_128_hexdigest(repr(spec).encode())
+    ctx_sig: str | None = xxhash.xxh3_128_hexdigest(repr((ctx, pdir.ignore, pdir.excluded)).encode())
+    if settled is not None:
+        if not all(settled(st[1]) for _, st in spec):
+            spec_sig = None
+        if not all(settled(st[1]) for _, st in ctx):
+            ctx_sig = None
+    return spec_sig, ctx_sig
+
+
+def racy_check(prep: Prepared, settled: Callable[[int], bool]) -> Callable[[int], bool] | None:
+    """`settled` when some file of the scan is racy, else None (see `folder_sigs`)."""
+    stats = prep.scan.stats
+    return settled if stats and not settled(max(st[1] for st in stats.values())) else None
 
 
 def _render_dir(pdir: discover.PackageDir, values: dict[str, Any], renderer: Any) -> dict[str, Any]:
     """Read, parse and render one package folder into a JSON-able cache entry."""
+    from orchestrator.spec import yamlload
+
     warnings: list[str] = []
     stanzas: list[tuple[str, dict[str, Any]]] = []
     for name in pdir.spec_files:
         path = os.path.join(pdir.path, name)
-        doc = yamlload.load(read_text(path), display(path))
+        doc = yamlload.load(read_text(path), _shown(pdir, pdir.display(name)))
         if name == "collection.yaml":
             if not isinstance(doc, dict) or not isinstance(doc.get("packages"), list):
                 raise SpecError("a collection needs a 'packages:' list", reason=Reason.INVALID_SPEC,
@@ -154,13 +228,13 @@ def _render_dir(pdir: discover.PackageDir, values: dict[str, Any], renderer: Any
     if pdir.finalize:
         fpath = os.path.join(pdir.path, "finalize.yaml")
         ftext = read_text(fpath)
-        finalize = {"template": ftext} if "{{" in ftext else yamlload.load(ftext, display(fpath))
+        finalize = {"template": ftext} if "{{" in ftext else yamlload.load(ftext, _shown(pdir, pdir.display("finalize.yaml")))
     items = []
+    shown = _shown(pdir, pdir.display(pdir.build_file)) if pdir.build_file else ""
     for source, stanza in stanzas:
         parse.package_ref(stanza, _shown(pdir, source))  # identity errors surface before rendering
         doc = None
         if build_text is not None and build_path is not None:
-            shown = display(build_path)
             rendered = renderer.render(shown, build_text, values_mod.package_values(stanza, values))
             doc = yamlload.load(rendered, shown)
         # names stay relative to the tree: the entry is cached, the working directory may change
@@ -176,7 +250,10 @@ def _shown(pdir: discover.PackageDir, rel: str) -> str:
     The tree root's name is worked out once per run (os.path.relpath is slow)."""
     root = _ROOTS.get(pdir.tree)
     if root is None:
-        root = _ROOTS[pdir.tree] = display(pdir.tree)
+        inside = os.getcwd().startswith(pdir.tree + os.sep)  # then relpath climbs, not a prefix
+        root = _ROOTS[pdir.tree] = "" if inside else display(pdir.tree)
+    if not root:
+        return display(os.path.join(pdir.tree, rel))
     return rel if root == "." else f"{root}/{rel}"
 
 

@@ -6,7 +6,6 @@ JSON form of the rendered spec is kept for `orch plan --json`.
 """
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from orchestrator.errors import Reason, SpecError
@@ -154,6 +153,8 @@ def _suggest(key: str) -> str | None:
     for known in sorted(BUILD_KEYS, key=len, reverse=True):
         if lowered.startswith(known) or known.startswith(lowered):
             return known
+    import difflib
+
     close = difflib.get_close_matches(lowered, sorted(BUILD_KEYS), n=1, cutoff=0.6)
     return close[0] if close else None
 

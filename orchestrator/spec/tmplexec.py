@@ -29,7 +29,10 @@ from .tmplrt import MAX_OUTPUT, Fault, fld, index, out, rng
 
 GO_FUNCS = frozenset(FUNCS) | {"and", "or", "not", "include"}
 STATS = {"skeletons": 0, "units": 0, "native": 0}  # compilations, for tests and benchmarks
-_CACHE_LIMIT = 4096  # per cache: texts (collections render one text per stanza), skeletons, native
+_CACHE_LIMIT = 4096  # per cache: skeletons, native
+# Distinct build.yaml texts rarely repeat (a collection renders its text once per stanza, in a
+# row): a few recent ones suffice, and a big cache only holds every text and its scan in memory.
+_TEXT_LIMIT = 64
 _SEQ = itertools.count()
 tls = threading.local()
 
@@ -133,8 +136,8 @@ _TEXTS: dict[str, tuple[Scan, Compiled]] = {}
 _NATIVE: dict[tuple[str, str], Unit] = {}
 
 
-def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
-    if len(cache) >= _CACHE_LIMIT:
+def _remember(cache: dict[Any, Any], key: Any, value: Any, limit: int = _CACHE_LIMIT) -> None:
+    if len(cache) >= limit:
         try:  # evict the oldest entry; tolerate another thread doing the same
             del cache[next(iter(cache))]
         except (StopIteration, KeyError, RuntimeError):
@@ -170,7 +173,7 @@ def prepare(text: str) -> tuple[Scan, Compiled]:
     if hit is None:
         sc = scan(text)
         hit = (sc, skeleton(sc.key))
-        _remember(_TEXTS, text, hit)
+        _remember(_TEXTS, text, hit, _TEXT_LIMIT)
     return hit
 
 

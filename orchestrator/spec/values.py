@@ -13,7 +13,6 @@ from typing import Any, Mapping
 import xxhash
 
 from orchestrator.errors import Reason, SpecError
-from orchestrator.spec import yamlload
 
 
 def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -30,7 +29,13 @@ def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, An
 
 def load_values(paths: list[str]) -> tuple[dict[str, Any], str]:
     """Merge values files left to right; returns (values, digest of the files' bytes)."""
-    merged: dict[str, Any] = {}
+    raws, digest = read_values(paths)
+    return parse_values(raws), digest
+
+
+def read_values(paths: list[str]) -> tuple[list[tuple[str, bytes]], str]:
+    """The values files' bytes and their digest (what a plan compares; parsing is for rendering)."""
+    raws = []
     digest = xxhash.xxh3_128()
     for path in paths:
         try:
@@ -40,6 +45,16 @@ def load_values(paths: list[str]) -> tuple[dict[str, Any], str]:
             raise SpecError(f"cannot read values file: {exc.strerror}", reason=Reason.MISSING_FILE,
                             file=path, hint="check the --values path") from None
         digest.update(os.path.basename(path).encode() + b"\0" + raw + b"\0")
+        raws.append((path, raw))
+    return raws, digest.hexdigest()
+
+
+def parse_values(raws: list[tuple[str, bytes]]) -> dict[str, Any]:
+    """The values files, parsed and merged left to right."""
+    from orchestrator.spec import yamlload
+
+    merged: dict[str, Any] = {}
+    for path, raw in raws:
         doc = yamlload.load(raw.decode("utf-8", errors="replace"), path)
         if doc is None:
             continue
@@ -47,7 +62,7 @@ def load_values(paths: list[str]) -> tuple[dict[str, Any], str]:
             raise SpecError("a values file must be a mapping of keys", reason=Reason.INVALID_SPEC,
                             file=path)
         merged = deep_merge(merged, doc)
-    return merged, digest.hexdigest()
+    return merged
 
 
 def package_values(own: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:

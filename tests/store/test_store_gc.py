@@ -44,9 +44,9 @@ def test_lru_order_and_entries_first(store: Store, monkeypatch: pytest.MonkeyPat
     time.sleep(0.01)
     assert store.ac_get("k0") is not None  # k0 is now the most recently used
     order: list[str] = []
-    real_delete, real_trash = store.meta.delete, cache.gc._trash
+    real_delete, real_move = store.meta.delete, cache.gc._Trash.move
     monkeypatch.setattr(store.meta, "delete", lambda k: (order.append("entry:" + k), real_delete(k)))
-    monkeypatch.setattr(cache.gc, "_trash", lambda s, p: (order.append("blob:" + p.name), real_trash(s, p))[1])
+    monkeypatch.setattr(cache.gc._Trash, "move", lambda t, d: (order.append(f"blob:{d}"), real_move(t, d))[1])
     report = store.gc_max_size(2000)
     assert report.removed_blobs == 3 and report.removed_entries == 3
     assert sorted(store.ac_keys()) == ["k0", "k4"]

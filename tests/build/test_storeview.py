@@ -1,0 +1,91 @@
+"""`storeview.StoreAdapter`'s fast lookups agree with `Store.ac_get` (no buildah needed)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from cache import Store
+from orchestrator.model import BuildOutput
+from orchestrator.storeview import StoreAdapter
+
+
+def populate(root: Path, n: int) -> dict[str, str]:
+    """n entries saved as a build saves them; key -> artefact digest."""
+    adapter = StoreAdapter(Store(root, durable=False))
+    out = {}
+    try:
+        for i in range(n):
+            art, arc = root / "a", root / "i"
+            art.write_bytes(f"artefact {i}".encode())
+            arc.write_bytes(f"image {i}".encode())
+            key = f"{i:032x}"
+            rec = adapter.save(key, f"o{key}", f"cat/p{i}@1", BuildOutput(str(art), f"{i:064x}", f"localhost/x:{i}"),
+                               str(arc), {"key": key})
+            out[key] = rec.artifact
+    finally:
+        adapter.close()
+    return out
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+def test_lookups_match_the_store(tmp_path: Path, bulk: bool) -> None:
+    saved = populate(tmp_path, 40)
+    adapter = StoreAdapter.open(str(tmp_path))
+    adapter._next_try = 1 if bulk else 1 << 62
+    try:
+        for key, artifact in saved.items():
+            rec = adapter.record(key)
+            assert rec is not None and rec.artifact == artifact and rec.image_archive
+            assert rec.image_name.startswith("localhost/x:")
+        assert adapter.record("f" * 32) is None
+        assert (adapter._texts is not None) == bulk
+    finally:
+        adapter.close()
+    with Store(tmp_path) as store:
+        stats = store.stats()
+        assert stats["hits"] >= 40 and stats["misses"] >= 1  # batched counters were written
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+def test_damaged_entries_are_misses_and_removed(tmp_path: Path, bulk: bool) -> None:
+    saved = populate(tmp_path, 3)
+    keys = sorted(saved)
+    with Store(tmp_path) as store:
+        os.chmod(store.blob_path(saved[keys[0]]), 0o644)
+        os.unlink(store.blob_path(saved[keys[0]]))  # artefact gone
+        text = store.meta.get("ac:" + keys[1])
+        assert text is not None
+        store.meta.set("ac:" + keys[1], text.replace('"v":1', '"v":1,"x":2'))  # unknown shape
+    adapter = StoreAdapter.open(str(tmp_path))
+    adapter._next_try = 1 if bulk else 1 << 62
+    try:
+        assert adapter.record(keys[0]) is None
+        assert adapter.record(keys[1]) is None
+        assert adapter.record(keys[2]) is not None
+    finally:
+        adapter.close()
+    with Store(tmp_path) as store:
+        assert store.meta.get("ac:" + keys[0]) is None  # the dangling entry was removed
+
+
+def test_fresh_sees_what_another_process_wrote(tmp_path: Path) -> None:
+    populate(tmp_path, 1)
+    adapter = StoreAdapter.open(str(tmp_path))
+    try:
+        late = f"{7:032x}"
+        assert adapter.record(late) is None
+        writer = StoreAdapter.open(str(tmp_path))
+        try:
+            art = tmp_path / "late"
+            art.write_bytes(b"late")
+            writer.save(late, "o", "cat/late@1", BuildOutput(str(art), "", ""), None, {})
+        finally:
+            writer.close()
+        assert adapter.record(late) is None  # remembered for this run
+        fresh = adapter.record(late, fresh=True)
+        assert fresh is not None and fresh.image_name == "" and fresh.image_archive == ""
+        assert adapter.record(late) == fresh
+    finally:
+        adapter.close()
