@@ -24,12 +24,12 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from cache import BlobRef, Manifest, Store, StoreError
+from cache import BlobRef, LockTimeout, Manifest, Store, StoreError
 from cache.manifest import VERSION as MANIFEST_VERSION
 from cache.meta import MAX_VALUE
 from cache.store import AC
 from diskcache.core import MODE_RAW
-from orchestrator.errors import EnvironmentProblem, Reason
+from orchestrator.errors import EnvironmentProblem, Interrupted, Reason
 from orchestrator.execute import Record
 from orchestrator.model import BuildOutput
 
@@ -223,8 +223,19 @@ class StoreAdapter:
         with self._lock:
             self._memo[key] = _record(key, aliased)
 
-    def lock(self, key: str) -> Any:
-        return self.store.lock_key(key)
+    @contextlib.contextmanager
+    def lock(self, key: str, cancel: threading.Event | None = None) -> Iterator[None]:
+        """The key's build-once lock. While another process holds it (building that key), wait;
+        give up with `Interrupted` once `cancel` is set (^C must not wait for the other build)."""
+        with contextlib.ExitStack() as stack:
+            while True:
+                try:
+                    stack.enter_context(self.store.lock_key(key, timeout=0.2))
+                    break
+                except LockTimeout:
+                    if cancel is not None and cancel.is_set():
+                        raise Interrupted() from None
+            yield
 
     def pin(self, keys: list[str]) -> contextlib.AbstractContextManager[Any]:
         return self.store.pin(keys=keys)

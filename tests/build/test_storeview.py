@@ -89,3 +89,26 @@ def test_fresh_sees_what_another_process_wrote(tmp_path: Path) -> None:
         assert adapter.record(late) == fresh
     finally:
         adapter.close()
+
+
+def test_waiting_for_a_key_lock_gives_up_on_cancel(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    from orchestrator.errors import Interrupted
+
+    holder, waiter = StoreAdapter.open(str(tmp_path)), StoreAdapter.open(str(tmp_path))
+    cancel = threading.Event()
+    try:
+        with holder.lock("k"):  # another orch building "k"
+            threading.Timer(0.3, cancel.set).start()
+            t0 = time.monotonic()
+            with pytest.raises(Interrupted):
+                with waiter.lock("k", cancel):
+                    pytest.fail("got a lock that is held")
+            assert time.monotonic() - t0 < 2
+        with waiter.lock("k", cancel):  # free again: taken at once, cancelled or not
+            pass
+    finally:
+        holder.close()
+        waiter.close()

@@ -292,3 +292,49 @@ def test_fast_path_lazy_parts_equal_cold(setup: tuple[Path, Path, Path], damage_
     assert sorted(warm.packages) == sorted(cold.packages)
     assert warm.packages["c/a@1.0"] == cold.packages["c/a@1.0"]
     assert warm.contexts["c/b@1.0"].context == cold.contexts["c/b@1.0"].context
+
+
+@pytest.mark.parametrize("edit", ["step", "new-dependency", "comment", "context"])
+def test_incremental_plan_equals_a_fresh_plan(setup: tuple[Path, Path, Path], tmp_path: Path,
+                                              edit: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An edit planned from the stored plan (only the changed folder re-rendered, stored edges
+    reused when the tree's shape holds) gives exactly what a plan from scratch gives: items,
+    keys, edges, warnings and every explanation."""
+    tree, values, cache = setup
+    compute(tree, values, cache)
+    if edit == "step":
+        edited = tree / "a" / "build.yaml"
+        edited.write_text(BUILD.replace("echo {{", "echo changed {{"))
+    elif edit == "new-dependency":  # the shape changes: the graph is rebuilt
+        edited = tree / "d" / "build.yaml"
+        edited.write_text(USER.replace("echo user of a", "echo d now needs a"))
+    elif edit == "comment":
+        edited = tree / "u" / "build.yaml"
+        edited.write_text("# a comment\n" + USER)
+    else:
+        edited = tree / "b" / "files" / "script.sh"
+        edited.write_text("#!/bin/sh\necho changed\n")
+    when = time.time() - 1800  # not racy, and unlike any other file's mtime
+    os.utime(edited, (when, when))
+    full_paths: list[int] = []
+    real = app._compute
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        full_paths.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(app, "_compute", counting)
+    incremental = compute(tree, values, cache)
+    assert len(full_paths) == (1 if edit == "new-dependency" else 0)  # else: stored edges, no graph
+    monkeypatch.undo()
+    fresh = compute(tree, values, tmp_path / "fresh-cache")
+    assert incremental.rendered == (0 if edit == "context" else 1)
+    assert doc(incremental) == doc(fresh)
+    assert incremental.keys == fresh.keys and incremental.order == fresh.order
+    assert incremental.deps == fresh.deps and incremental.kinds == fresh.kinds
+    assert incremental.warnings == fresh.warnings
+    assert [i.explanation for i in incremental.plan.items] == [i.explanation for i in fresh.plan.items]
+    for node in fresh.order:
+        assert incremental.inputs[node] == fresh.inputs[node]
+    again = compute(tree, values, cache)  # and the stored result is the fast path's again
+    assert again.rendered == 0 and doc(again) == doc(fresh)
