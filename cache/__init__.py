@@ -12,9 +12,10 @@ from cache.manifest import BlobRef, Manifest
 from cache.pins import Pin
 from cache.reports import Dangling, GcReport, VerifyReport
 from cache.store import Store
+from cache.batch import ActionReader
 
 __all__ = [
-    "ALGORITHMS", "DEFAULT_ALGORITHM", "BadDigest", "BlobRef", "Dangling",
+    "ALGORITHMS", "ActionReader", "DEFAULT_ALGORITHM", "BadDigest", "BlobRef", "Dangling",
     "Digest", "GcReport", "LockTimeout", "Manifest", "MissingBlob", "Pin", "Store", "StoreError",
     "VerifyReport", "digest_bytes", "is_digest", "parse_digest",
 ]

@@ -33,14 +33,14 @@ def populate(root: Path, n: int) -> dict[str, str]:
 def test_lookups_match_the_store(tmp_path: Path, bulk: bool) -> None:
     saved = populate(tmp_path, 40)
     adapter = StoreAdapter.open(str(tmp_path))
-    adapter._next_try = 1 if bulk else 1 << 62
+    adapter.reader._next_try = 1 if bulk else 1 << 62
     try:
         for key, artifact in saved.items():
             rec = adapter.record(key)
             assert rec is not None and rec.artifact == artifact and rec.image_archive
             assert rec.image_name.startswith("localhost/x:")
         assert adapter.record("f" * 32) is None
-        assert (adapter._texts is not None) == bulk
+        assert (adapter.reader._texts is not None) == bulk
     finally:
         adapter.close()
     with Store(tmp_path) as store:
@@ -59,7 +59,7 @@ def test_damaged_entries_are_misses_and_removed(tmp_path: Path, bulk: bool) -> N
         assert text is not None
         store.meta.set("ac:" + keys[1], text.replace('"v":1', '"v":1,"x":2'))  # unknown shape
     adapter = StoreAdapter.open(str(tmp_path))
-    adapter._next_try = 1 if bulk else 1 << 62
+    adapter.reader._next_try = 1 if bulk else 1 << 62
     try:
         assert adapter.record(keys[0]) is None
         assert adapter.record(keys[1]) is None
