@@ -70,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
         args = parser(args_in[0] if args_in else None).parse_args(args_in)
     except SystemExit as exc:  # argparse: usage errors exit 2, --help 0
         return int(exc.code or 0)
+    if sys.stderr.isatty():
+        from orchestrator import progress
+
+        progress.install(progress.terminal_line)
     try:
         result: int = args.func(args) if hasattr(args, "func") else COMMANDS[args.command](args)
         return result

@@ -16,6 +16,7 @@ from typing import Any, Callable, Protocol
 
 import xxhash
 
+from orchestrator import progress
 from orchestrator.errors import Reason, SpecError
 from orchestrator.model import Package
 from orchestrator.spec import discover, parse, values as values_mod
@@ -117,7 +118,10 @@ def load(trees: list[str], values_files: list[str], cache: LoadCache | None = No
     template_refs = set().union(*(value_refs(t) for _, t in templates))
     renderer = None
     seen: dict[str, str] = {}
-    for pdir in scan.packages:
+    total = len(scan.packages)
+    for done, pdir in enumerate(scan.packages):
+        if done % 200 == 0 and loaded.rendered:
+            progress.tick("loading package folders", done, total)
         names = spec_names(pdir)
         sig = [SCHEMA, loaded.templates_digest, values_digest,
                [[n, *scan.stats.get(os.path.join(pdir.path, n), ())] for n in names]]
@@ -141,6 +145,8 @@ def load(trees: list[str], values_files: list[str], cache: LoadCache | None = No
             ids.append(pkg.id)
         loaded.warnings.extend(warnings)
         loaded.folders.append((pdir, ids, warnings))
+    if loaded.rendered:
+        progress.tick("loading package folders", total, total)
     return loaded
 
 
