@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from orchestrator import images, keys as keys_mod
-from orchestrator.app import Planned
+from orchestrator.planning import Planned
 from orchestrator.errors import BuildError, Interrupted, OrchError, Reason
 from orchestrator.model import BuildJob, BuildOutput, CopyJob, Package, SubPackageJob
 from orchestrator.plan import PlanItem

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator import app, planstate
+from orchestrator import app, planning, planstate
 from orchestrator.spec import yamlload
 from plan_helpers import age, pkg_files, write
 
@@ -317,13 +317,13 @@ def test_incremental_plan_equals_a_fresh_plan(setup: tuple[Path, Path, Path], tm
     when = time.time() - 1800  # not racy, and unlike any other file's mtime
     os.utime(edited, (when, when))
     full_paths: list[int] = []
-    real = app._compute
+    real = planning._compute
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         full_paths.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(app, "_compute", counting)
+    monkeypatch.setattr(planning, "_compute", counting)
     incremental = compute(tree, values, cache)
     assert len(full_paths) == (1 if edit == "new-dependency" else 0)  # else: stored edges, no graph
     monkeypatch.undo()

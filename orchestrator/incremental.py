@@ -1,0 +1,214 @@
+"""The stored plan result and the incremental path: after a few folders changed, re-render
+only those, reuse the stored edges and keys of everything else, and recompute the keys of
+the changed packages and their dependents (falling back to the full path when the graph's
+shape may have changed).
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Callable, cast
+
+from orchestrator import planning
+from orchestrator.keys import KeyInputs, input_key
+from orchestrator.plan import LazyJSON, StoreView, explanation, make_plan
+from orchestrator.planning import (
+    Planned,
+    _context_files,
+    _Deferred,
+    _Kinds,
+    _shape,
+    image_ref,
+)
+from orchestrator.planstate import PlanState
+from orchestrator.spec import load as load_mod
+from orchestrator.spec.discover import PackageDir
+
+
+@dataclass
+class _Stored:
+    """A stored whole plan, checked for shape (a damaged one is never half-used)."""
+
+    signature: str | None
+    token: str
+    meta: list[str]
+    images: list[tuple[str, str, str | None]]
+    order: list[str]
+    keys: dict[str, str]
+    deps: dict[str, list[str]]
+    kinds: dict[str, list[str]]  # per dependent, per dependency (as in deps): "kind,kind"
+    specs: dict[str, str]
+    shapes: dict[str, str]
+    special: set[str]
+    warnings: list[str]
+    folders_raw: Any  # decoded and checked by `folders()`: only the incremental path needs them
+
+    def folders(self) -> list[tuple[str, str | None, str | None, list[str], list[str]]] | None:
+        try:
+            return [(str(p), None if a is None else str(a), None if b is None else str(b), _strs(ids), _strs(w))
+                    for p, a, b, ids, w in self.folders_raw]
+        except (TypeError, ValueError):
+            return None
+
+
+def _strs(value: Any) -> list[str]:
+    if not isinstance(value, list) or (value and set(map(type, value)) != {str}):
+        raise TypeError("not a list of strings")
+    return value
+
+
+def _decode_result(result: dict[str, Any] | None) -> _Stored | None:
+    if result is None:
+        return None
+    try:
+        order = _strs(result["order"])
+        n = len(order)
+        lists = [result[k] for k in ("keys", "deps", "kinds", "specs", "shapes")]
+        if any(not isinstance(v, list) or len(v) != n for v in lists):
+            return None
+        deps = dict(zip(order, map(_strs, result["deps"]), strict=True))
+        kinds = dict(zip(order, map(_strs, result["kinds"]), strict=True))
+        sig = result["signature"]
+        stored = _Stored(
+            signature=sig if isinstance(sig, str) else None, token=str(result["token"]),
+            meta=_strs(result["meta"]),
+            images=[(str(ref), str(tree), None if d is None else str(d)) for ref, tree, d in result["images"]],
+            order=order, keys=dict(zip(order, _strs(result["keys"]), strict=True)), deps=deps, kinds=kinds,
+            specs=dict(zip(order, _strs(result["specs"]), strict=True)),
+            shapes=dict(zip(order, _strs(result["shapes"]), strict=True)),
+            special=set(_strs(result["special"])), warnings=_strs(result["warnings"]),
+            folders_raw=result["folders"],
+        )
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+        return None
+    if len(stored.keys) != n or any(len(deps[x]) != len(kinds[x]) for x in order):
+        return None
+    known = stored.keys.keys()
+    if not all(known >= set(ds) for ds in deps.values()):
+        return None
+    return stored
+
+
+def _from_result(stored: _Stored, store: StoreView, full: Callable[[], Planned],
+                 texts: Mapping[str, str]) -> Planned:
+    """The no-change fast path: the stored plan inputs, planned against the store as it is now.
+    `texts`: each package's explanation (a superset of its key inputs) as JSON, read on demand."""
+    explanations = LazyJSON(texts)
+    inputs = LazyJSON(texts, KeyInputs.from_json)
+    plan = make_plan(stored.order, stored.deps, inputs, stored.keys, stored.specs, explanations, store)
+    return Planned(plan, _Deferred(lambda: full().packages), inputs, stored.keys, stored.order,
+                   stored.deps, cast(dict, _Kinds(stored.deps, stored.kinds)),
+                   _Deferred(lambda: full().contexts), stored.warnings, 0)
+
+
+_MAX_INCREMENTAL = 0.25  # beyond this share of changed folders, the full path is as cheap
+
+
+def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, store: StoreView,
+                 resolved_image: Callable[[str, str], str | None],
+                 ) -> tuple[Planned, dict[str, Any], dict[str, str]] | None:
+    """Some folders changed, the tree's shape did not: re-render only the changed folders; when
+    no changed package's identity, provides or dependencies changed, keep the stored edges and
+    order, and recompute the keys of the changed packages and of their dependents (Merkle: the
+    rest keep theirs). None when this does not apply (the full path runs instead)."""
+    scan = prep.scan
+    folders = stored.folders()
+    if folders is None or [f[0] for f in folders] != [p.path for p in scan.packages]:
+        return None  # folders added or removed (or a damaged record)
+    racy, stats = load_mod.racy_check(prep, state.settled), scan.stats
+    rerender: list[tuple[int, PackageDir]] = []
+    rehash: list[tuple[int, PackageDir]] = []
+    sigs: list[tuple[str | None, str | None]] = []
+    for i, (pdir, folder) in enumerate(zip(scan.packages, folders)):
+        spec_sig, ctx_sig = load_mod.folder_sigs(pdir, racy)
+        sigs.append((spec_sig, ctx_sig))
+        if spec_sig is None or spec_sig != folder[1]:
+            rerender.append((i, pdir))
+        elif ctx_sig is None or ctx_sig != folder[2]:
+            rehash.append((i, pdir))
+    if len(rerender) + len(rehash) > _MAX_INCREMENTAL * max(len(scan.packages), 1):
+        return None
+    texts = state.get_explanations(stored.token)
+    if texts is None or any(n not in texts for n in stored.order):
+        return None
+    # own inputs of the changed packages: (spec, files, image, directory, values, spec JSON)
+    own: dict[str, tuple[str, tuple[tuple[str, str], ...], str, str, dict[str, Any], str]] = {}
+    warnings = [f[4] for f in folders]
+    images = {(ref, tree): digest for ref, tree, digest in stored.images}
+
+    def resolve(ref: str, tree: str) -> str | None:
+        if (ref, tree) not in images:
+            images[(ref, tree)] = resolved_image(ref, tree)
+        return images[(ref, tree)]
+
+    rendered = load_mod.render_folders(prep, [p for _, p in rerender])
+    for (i, pdir), (_, pkgs, warns) in zip(rerender, rendered):
+        if [p.id for p in pkgs] != folders[i][3]:
+            return None
+        for pkg in pkgs:
+            if pkg.id in stored.special or pkg.provides or _shape(pkg) != stored.shapes.get(pkg.id):
+                return None
+            files = _context_files(pdir, stats) if pkg.spec is not None else ()
+            own[pkg.id] = (pkg.rendered, files, image_ref(pkg, resolve), pkg.directory, pkg.values_used,
+                           json.dumps(pkg.spec.raw if pkg.spec else {}))
+        warnings[i] = warns
+    for i, pdir in rehash:
+        for node in folders[i][3]:
+            if node in stored.special:
+                return None
+            doc = json.loads(texts[node])
+            files = _context_files(pdir, stats) if doc["spec"] else ()
+            own[node] = (doc["spec"], files, doc["image"], doc["dir"], doc["values"], stored.specs[node])
+    keys = dict(stored.keys)
+    specs = dict(stored.specs)
+    texts = dict(texts)
+    moved: set[str] = set()
+    deps, kinds = stored.deps, stored.kinds
+    for node in stored.order:
+        mine = own.get(node)
+        if mine is None and not (moved and moved.intersection(deps[node])):
+            continue
+        dep_entries = tuple((k, d, keys[d]) for d, k in zip(deps[node], kinds[node]))
+        if mine is not None:
+            spec, files, image, directory, values, spec_json = mine
+            specs[node] = spec_json
+        else:
+            doc = json.loads(texts[node])
+            spec, image, directory, values = doc["spec"], doc["image"], doc["dir"], doc["values"]
+            files = tuple(sorted((str(k), str(v)) for k, v in doc["files"].items()))
+        inp = KeyInputs(node, spec, files, image, dep_entries)
+        key = input_key(inp)
+        if key != keys[node]:
+            moved.add(node)
+        keys[node] = key
+        texts[node] = json.dumps(explanation(key, inp, directory, values))
+    once: list[Planned] = []
+
+    def full() -> Planned:
+        if not once:
+            once.append(planning._compute(prep, state, None, store, resolved_image)[0])
+        return once[0]
+
+    explanations = LazyJSON(texts)
+    inputs = LazyJSON(texts, KeyInputs.from_json)
+    order = stored.order
+    plan = make_plan(order, deps, inputs, keys, specs, explanations, store)
+    all_warnings = [w for ws in warnings for w in ws]
+    planned = Planned(plan, _Deferred(lambda: full().packages), inputs, keys, order, deps,
+                      cast(dict, _Kinds(deps, kinds)), _Deferred(lambda: full().contexts),
+                      all_warnings, len(rerender))
+    result = {
+        "warnings": all_warnings,
+        "meta": stored.meta,
+        "images": [[ref, tree, digest] for (ref, tree), digest in images.items()],
+        "order": order,
+        "keys": [keys[n] for n in order],
+        "deps": [deps[n] for n in order],
+        "kinds": [kinds[n] for n in order],
+        "specs": [specs[n] for n in order],
+        "shapes": [stored.shapes[n] for n in order],
+        "special": sorted(stored.special),
+        "folders": [[f[0], s[0], s[1], f[3], w] for f, s, w in zip(folders, sigs, warnings)],
+    }
+    return planned, result, texts
