@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import mmap
 import os
 import shutil
 import stat
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -21,6 +23,8 @@ from typing import BinaryIO, Callable, ContextManager, Iterator, Protocol
 from cache.digest import ALGORITHMS, CHUNK, Digest, hash_fd, new_hasher
 from cache.fsutil import fsync_dir, make_dirs, open_locked_tmp
 
+_MAP_CHUNK = 4 << 20  # hashing step over a mapped blob
+_NO_KERNEL_COPY = {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF}
 Ident = tuple[int, int]  # (st_dev, st_ino): which file we looked at, so we never quarantine a newer one
 
 
@@ -77,6 +81,62 @@ def copy_and_hash(src: int, dst: int, algorithm: str) -> tuple[Digest, int]:
         _write_all(dst, view[:n])
         size += n
     return Digest(algorithm, h.hexdigest()), size
+
+
+def copy_and_check(src: int, dst: int, algorithm: str) -> tuple[Digest, int]:
+    """Like `copy_and_hash` for reads of a stored blob, but faster: the kernel copies
+    (`copy_file_range`, as `cp` does) while another thread hashes the same bytes of the
+    immutable source through a read-only mapping (no copy into Python). Both release the GIL,
+    so on two cores this runs at about the speed of the copy alone. The store never truncates
+    a blob in place (it writes a temp file and renames), so the mapping stays valid. Falls
+    back to a plain read/write loop where the kernel cannot copy between these files."""
+    size = os.fstat(src).st_size
+    if size == 0:
+        return copy_and_hash(src, dst, algorithm)  # nothing to map
+    result: list[Digest | BaseException] = []
+
+    def hash_source() -> None:
+        try:
+            h = new_hasher(algorithm)
+            with mmap.mmap(src, size, prot=mmap.PROT_READ) as mapped, memoryview(mapped) as view:
+                for i in range(0, size, _MAP_CHUNK):
+                    h.update(view[i:i + _MAP_CHUNK])
+            result.append(Digest(algorithm, h.hexdigest()))
+        except BaseException as e:  # reported to the caller's thread below
+            result.append(e)
+
+    hasher = threading.Thread(target=hash_source, name="orch-verify", daemon=True)
+    hasher.start()
+    copied = 0
+    try:
+        try:
+            while copied < size:
+                n = os.copy_file_range(src, dst, size - copied, copied, copied)
+                if n == 0:
+                    break
+                copied += n
+        except OSError as e:
+            if copied or e.errno not in _NO_KERNEL_COPY:
+                raise
+            copied = _copy_plain(src, dst, size)
+    finally:
+        hasher.join()
+    outcome = result[0]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    if os.fstat(src).st_size != size or os.fstat(dst).st_size != copied:
+        return Digest(algorithm, ""), copied  # changed under us: never a match
+    return outcome, copied
+
+
+def _copy_plain(src: int, dst: int, size: int) -> int:
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    copied = 0
+    while copied < size and (n := os.preadv(src, [buf], copied)):
+        _write_all(dst, view[:n])
+        copied += n
+    return copied
 
 
 class Blobs:
@@ -236,7 +296,7 @@ class Blobs:
         try:
             out = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
             try:
-                good = copy_and_hash(fd, out, d.algorithm)[0] == d
+                good = copy_and_check(fd, out, d.algorithm)[0] == d
             finally:
                 os.close(out)
             if not good:

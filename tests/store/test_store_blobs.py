@@ -150,3 +150,61 @@ def test_durable_write_order(store: Store, tmp_path: Path, monkeypatch: pytest.M
     store.put_file(src)
     assert events == ["fsync-file", "register", "rename", "fsync-dir"]
     assert not os.access(store.blob_path(store.put_file(src)), os.W_OK) or os.geteuid() == 0
+
+
+@pytest.mark.parametrize("size", [0, 1, (4 << 20) + 7, (9 << 20) + 3])
+def test_copy_and_check_matches_copy_and_hash(tmp_path: Path, size: int) -> None:
+    """The threaded kernel-copy read path yields the same digest and bytes as the plain loop,
+    across mapping-chunk boundaries."""
+    from cache.blobs import copy_and_check, copy_and_hash
+    data = os.urandom(size)
+    src = tmp_path / "src"
+    src.write_bytes(data)
+    results = []
+    for fn, name in ((copy_and_check, "a"), (copy_and_hash, "b")):
+        s = os.open(src, os.O_RDONLY)
+        d = os.open(tmp_path / name, os.O_CREAT | os.O_WRONLY, 0o644)
+        try:
+            results.append(fn(s, d, "xxh3-128"))
+        finally:
+            os.close(s)
+            os.close(d)
+    assert results[0] == results[1]
+    assert results[0][1] == size
+    assert (tmp_path / "a").read_bytes() == data
+
+
+def test_copy_and_check_falls_back_without_kernel_copy(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from cache.blobs import copy_and_check
+
+    def refuse(*args: object) -> int:
+        raise OSError(errno.EXDEV, "cross-device")
+    monkeypatch.setattr(os, "copy_file_range", refuse)
+    data = os.urandom(3 << 20)
+    (tmp_path / "src").write_bytes(data)
+    s = os.open(tmp_path / "src", os.O_RDONLY)
+    d = os.open(tmp_path / "dst", os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        digest, n = copy_and_check(s, d, "xxh3-128")
+    finally:
+        os.close(s)
+        os.close(d)
+    assert (str(digest), n) == (str(digest_bytes(data)), len(data))
+    assert (tmp_path / "dst").read_bytes() == data
+
+
+def test_get_of_a_large_damaged_blob_is_a_miss(store: Store, tmp_path: Path) -> None:
+    data = os.urandom(6 << 20)
+    d = store.put_bytes(data)
+    p = store.blob_path(d)
+    os.chmod(p, 0o644)
+    with open(p, "r+b") as f:
+        f.seek(5 << 20)
+        f.write(bytes([data[5 << 20] ^ 1]))
+    out = tmp_path / "out"
+    assert not store.get_file(d, out)
+    assert not out.exists()
+    assert not p.exists()  # quarantined
