@@ -151,7 +151,7 @@ def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, sto
                 return None
             files = _context_files(pdir, stats) if pkg.spec is not None else ()
             own[pkg.id] = (pkg.rendered, files, image_ref(pkg, resolve), pkg.directory, pkg.values_used,
-                           json.dumps(pkg.spec.raw if pkg.spec else {}))
+                           pkg.spec.raw_json if pkg.spec else "{}")
         warnings[i] = warns
     for i, pdir in rehash:
         for node in folders[i][3]:

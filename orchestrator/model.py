@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class PackageRef:
     """A concrete package identity: `category/name@version`."""
 
@@ -25,7 +25,7 @@ class PackageRef:
         return self.id
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DepRef:
     """A dependency as written: name, category and a version *selector* (`>=1.0`, `<2`, `1.2`, …)."""
 
@@ -41,7 +41,7 @@ class DepRef:
         return f"{self.family}{'' if self.version in ('', '>=0') else ' ' + self.version}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CopySpec:
     """`copy:` entry: from another package's image (`package`) or any image (`image`)."""
 
@@ -51,14 +51,14 @@ class CopySpec:
     image: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SubPackage:
     ref: DepRef
     includes: tuple[str, ...] = ()
     excludes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BuildSpec:
     """The rendered `build.yaml` (luet's compile spec), fields as luet names them."""
 
@@ -77,8 +77,9 @@ class BuildSpec:
     copy: tuple[CopySpec, ...] = ()
     retrieve: tuple[str, ...] = ()
     subpackages: tuple[SubPackage, ...] = ()
-    # The rendered field values exactly as written (None where absent), for `plan --json` parity with luet.
-    raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    # The rendered field values exactly as written (None where absent), for `plan --json` parity
+    # with luet; JSON text: only ever passed through (as one string it also costs far less memory).
+    raw_json: str = field(default="{}", compare=False, hash=False)
 
     @property
     def is_virtual(self) -> bool:
@@ -86,7 +87,7 @@ class BuildSpec:
         return not self.image and not self.requires and not self.steps and not self.unpack and not self.copy
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Package:
     """One package of a tree: runtime definition + rendered build spec + where it lives."""
 
@@ -111,7 +112,7 @@ class Package:
 
 
 # ---------------------------------------------------------------- build inputs/outputs
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CopyJob:
     """A resolved `copy:` entry: `image` is a reference buildah can read (a local image name/ID)."""
 
@@ -120,14 +121,14 @@ class CopyJob:
     destination: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SubPackageJob:
     ref: PackageRef
     includes: tuple[str, ...] = ()
     excludes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BuildJob:
     """Everything the backend needs to build one package; every dependency already resolved.
 
@@ -155,7 +156,7 @@ class BuildJob:
     virtual: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BuildOutput:
     """What one build produced. Paths are temporary files the caller moves into the store."""
 

@@ -81,8 +81,12 @@ class Plan:
 
     def write_json(self, out: TextIO) -> None:
         """`to_json()` as text, one package a line (fast: specs are never decoded)."""
-        out.write('{"packages": [\n')
-        out.write(",\n".join(item.json_line() for item in self.items))
+        out.write('{"packages": [')
+        sep = "\n"
+        for item in self.items:  # a line at a time: the whole document is never one string
+            out.write(sep)
+            out.write(item.json_line())
+            sep = ",\n"
         out.write("\n]}\n" if self.items else "]}\n")
 
     def counts(self) -> dict[str, int]:

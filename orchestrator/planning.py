@@ -206,7 +206,7 @@ def _compute(prep: load_mod.Prepared, state: PlanState, targets: list[str] | Non
         inp = KeyInputs(node, pkg.rendered, files, image_ref(pkg, resolve), tuple(dep_entries))
         inputs[node] = inp
         keys[node] = input_key(inp)
-        specs[node] = json.dumps(pkg.spec.raw if pkg.spec else {})
+        specs[node] = pkg.spec.raw_json if pkg.spec else "{}"
     explanations = _Explanations(keys, inputs, graph.packages)
     plan = make_plan(order, deps, inputs, keys, specs, explanations, store or EmptyStore())
     planned = Planned(plan, graph.packages, inputs, keys, order, deps, kinds, contexts,

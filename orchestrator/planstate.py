@@ -20,13 +20,14 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import xxhash
 
 from orchestrator import __version__
 
-STATE_SCHEMA = 5
+STATE_SCHEMA = 6
 RACY_NS = 2_000_000_000  # 2 s: coarser than any filesystem orch runs on (ext4/xfs: ns, FAT: 2 s)
 Stat = tuple[int, int, int, int]
 _HEADER = f"orch-plan-state {STATE_SCHEMA} {__version__}"
@@ -53,19 +54,49 @@ def _read(path: str | None) -> Any:
 
 
 def _write(path: str, doc: Any) -> None:
+    """Atomically replace `path`. The body is encoded a part at a time (see `_parts`) and hashed
+    as it goes; the fixed-width header holding its digest is filled in last."""
     import tempfile
 
-    body = json.dumps(doc, separators=(",", ":")).encode()
-    header = f"{_HEADER} {xxhash.xxh3_128_hexdigest(body)}\n".encode("ascii")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".state-")
     try:
+        h = xxhash.xxh3_128()
         with os.fdopen(fd, "wb") as fh:
-            fh.write(header + body)
+            placeholder = f"{_HEADER} {'0' * 32}\n".encode("ascii")
+            fh.write(placeholder)
+            for part in _parts(doc, 2):
+                raw = part.encode()
+                h.update(raw)
+                fh.write(raw)
+            fh.seek(0)
+            header = f"{_HEADER} {h.hexdigest()}\n".encode("ascii")
+            assert len(header) == len(placeholder)
+            fh.write(header)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def _parts(doc: Any, depth: int) -> Iterator[str]:
+    """`json.dumps(doc, separators=(",", ":"))` in pieces: maps and lists down to `depth`
+    levels are taken apart (lists by slices), every other value is encoded whole (in C). A state file is tens of MB for a
+    large tree; encoding it in one piece would hold all of that as text, twice, at once."""
+    if depth == 0 or not isinstance(doc, (dict, list)) or not doc:
+        yield json.dumps(doc, separators=(",", ":"))
+        return
+    if isinstance(doc, list):  # long lists (order, keys, specs of every package) in slices
+        for i in range(0, len(doc), 512):
+            yield ("[" if i == 0 else ",") + json.dumps(doc[i:i + 512], separators=(",", ":"))[1:-1]
+        yield "]"
+        return
+    sep = "{"
+    for key, value in doc.items():
+        yield sep + json.dumps(key if isinstance(key, str) else str(key)) + ":"
+        yield from _parts(value, depth - 1)
+        sep = ","
+    yield "}"
 
 
 class PlanState:
@@ -118,16 +149,20 @@ class PlanState:
     def get_dir(self, path: str, sig: list[Any]) -> dict[str, Any] | None:
         self._used_dirs.add(path)
         hit = self.dirs.get(path)
-        if not isinstance(hit, dict) or hit.get("sig") != json.dumps(sig):
+        if not isinstance(hit, list) or len(hit) != 2 or hit[0] != sig or not isinstance(hit[1], str):
             return None
-        entry: dict[str, Any] = hit["entry"]
-        return entry
+        try:
+            entry = json.loads(hit[1])
+        except ValueError:
+            return None
+        return entry if isinstance(entry, dict) else None
 
-    def put_dir(self, path: str, sig: list[Any], entry: dict[str, Any]) -> None:
-        """Remember a rendered folder, unless one of its files is racy (`sig[-1]`: [name, *stat])."""
+    def put_dir(self, path: str, sig: list[Any], entry: str) -> None:
+        """Remember a rendered folder (its entry as JSON text: stored, and read back, as a
+        string), unless one of its files is racy (`sig[-1]`: [name, *stat])."""
         self._used_dirs.add(path)
         if all(self.settled(st[2]) for st in sig[-1] if len(st) > 2):
-            self.dirs[path] = {"sig": json.dumps(sig), "entry": entry}
+            self.dirs[path] = [sig, entry]
         else:
             self.dirs.pop(path, None)
         self.dirty = True

@@ -12,6 +12,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
+from collections.abc import Generator, Iterator
 from typing import Any, Callable, Protocol
 
 import xxhash
@@ -19,7 +20,7 @@ import xxhash
 from orchestrator import progress
 from orchestrator.errors import Reason, SpecError
 from orchestrator.model import Package
-from orchestrator.spec import discover, parse, values as values_mod
+from orchestrator.spec import discover, parse, values as values_mod, workers
 
 SCHEMA = "orch-load-2"
 MAX_BYTES = 8 * 1024 * 1024  # = yamlload.MAX_BYTES (not imported: a warm plan needs no YAML)
@@ -33,7 +34,7 @@ def value_refs(text: str) -> set[str]:
 
 class LoadCache(Protocol):
     def get_dir(self, path: str, sig: list[Any]) -> dict[str, Any] | None: ...
-    def put_dir(self, path: str, sig: list[Any], entry: dict[str, Any]) -> None: ...
+    def put_dir(self, path: str, sig: list[Any], entry: str) -> None: ...
 
 
 @dataclass
@@ -116,24 +117,53 @@ def load(trees: list[str], values_files: list[str], cache: LoadCache | None = No
     scan, values, values_digest, templates = prep.scan, prep.values, prep.values_digest, prep.templates
     loaded = Loaded([], scan, values, values_digest, prep.templates_digest)
     template_refs = set().union(*(value_refs(t) for _, t in templates))
-    renderer = None
-    seen: dict[str, str] = {}
     total = len(scan.packages)
-    for done, pdir in enumerate(scan.packages):
+    sigs = [[SCHEMA, loaded.templates_digest, values_digest,
+             [[n, *scan.stats.get(os.path.join(pdir.path, n), ())] for n in spec_names(pdir)]]
+            for pdir in scan.packages]
+    entries = [cache.get_dir(pdir.path, sig) if cache is not None else None
+               for pdir, sig in zip(scan.packages, sigs)]
+    misses = [pdir for pdir, entry in zip(scan.packages, entries) if entry is None]
+    fresh: Iterator[Fresh] = iter(())
+    if misses:
+        renderer = make_renderer(templates)
+        fresh = workers.render_all(misses, lambda pdir: _fresh(pdir, values, renderer, template_refs))
+    try:
+        _collect(loaded, sigs, entries, fresh, cache, template_refs)
+    finally:
+        if isinstance(fresh, Generator):
+            fresh.close()  # stops the workers at once when a folder's packages are bad
+    if loaded.rendered:
+        progress.tick("loading package folders", total, total)
+    return loaded
+
+
+Fresh = tuple[str, list[Package], list[str]]  # a rendered folder: cache entry (JSON), packages, warnings
+
+
+def _fresh(pdir: discover.PackageDir, values: dict[str, Any], renderer: Any, template_refs: set[str]) -> Fresh:
+    """Render one folder into its cache entry and its packages (in a worker process, maybe).
+    Packages are built from the entry's JSON round trip, as a later load from the cache is."""
+    text = json.dumps(_render_dir(pdir, values, renderer), default=str)
+    pkgs, warnings = _folder_packages(pdir, json.loads(text), values, template_refs)
+    return text, pkgs, warnings
+
+
+def _collect(loaded: Loaded, sigs: list[list[Any]], entries: list[dict[str, Any] | None],
+             fresh: Iterator[Fresh], cache: LoadCache | None, template_refs: set[str]) -> None:
+    """Packages of every folder, in scan order, from its cache entry or freshly rendered."""
+    seen: dict[str, str] = {}
+    total = len(entries)
+    for done, (pdir, sig, entry) in enumerate(zip(loaded.scan.packages, sigs, entries)):
         if done % 200 == 0 and loaded.rendered:
             progress.tick("loading package folders", done, total)
-        names = spec_names(pdir)
-        sig = [SCHEMA, loaded.templates_digest, values_digest,
-               [[n, *scan.stats.get(os.path.join(pdir.path, n), ())] for n in names]]
-        entry = cache.get_dir(pdir.path, sig) if cache is not None else None
         if entry is None:
-            if renderer is None:
-                renderer = make_renderer(templates)
-            entry = _render_dir(pdir, values, renderer)
+            text, pkgs, warnings = next(fresh)
             loaded.rendered += 1
             if cache is not None:
-                cache.put_dir(pdir.path, sig, entry)
-        pkgs, warnings = _folder_packages(pdir, entry, values, template_refs)
+                cache.put_dir(pdir.path, sig, text)
+        else:
+            pkgs, warnings = _folder_packages(pdir, entry, loaded.values, template_refs)
         ids = []
         for pkg in pkgs:
             if pkg.id in seen:
@@ -145,9 +175,6 @@ def load(trees: list[str], values_files: list[str], cache: LoadCache | None = No
             ids.append(pkg.id)
         loaded.warnings.extend(warnings)
         loaded.folders.append((pdir, ids, warnings))
-    if loaded.rendered:
-        progress.tick("loading package folders", total, total)
-    return loaded
 
 
 def spec_names(pdir: discover.PackageDir) -> list[str]:
@@ -176,8 +203,7 @@ def render_folders(prep: Prepared, pdirs: list[discover.PackageDir],
     renderer = make_renderer(prep.templates) if pdirs else None
     out = []
     for pdir in pdirs:
-        entry = _render_dir(pdir, prep.values, renderer)
-        pkgs, warnings = _folder_packages(pdir, entry, prep.values, template_refs)
+        _, pkgs, warnings = _fresh(pdir, prep.values, renderer, template_refs)
         ids = [p.id for p in pkgs]
         if len(set(ids)) != len(ids):
             dup = next(p for i, p in enumerate(pkgs) if p.id in ids[:i])
@@ -211,7 +237,8 @@ def racy_check(prep: Prepared, settled: Callable[[int], bool]) -> Callable[[int]
 
 
 def _render_dir(pdir: discover.PackageDir, values: dict[str, Any], renderer: Any) -> dict[str, Any]:
-    """Read, parse and render one package folder into a JSON-able cache entry."""
+    """Read, parse and render one package folder into a cache entry; its JSON round trip
+    (see `_fresh`) is what the cache holds and what loading uses."""
     from orchestrator.spec import yamlload
 
     warnings: list[str] = []
@@ -244,10 +271,10 @@ def _render_dir(pdir: discover.PackageDir, values: dict[str, Any], renderer: Any
             rendered = renderer.render(shown, build_text, values_mod.package_values(stanza, values))
             doc = yamlload.load(rendered, shown)
         # names stay relative to the tree: the entry is cached, the working directory may change
-        items.append(_jsonable({"source": source, "stanza": stanza, "doc": doc,
-                                "refs": sorted(value_refs(build_text or "")),
-                                "build_file": pdir.display(pdir.build_file) if pdir.build_file else None,
-                                "finalize": finalize}))
+        items.append({"source": source, "stanza": stanza, "doc": doc,
+                      "refs": sorted(value_refs(build_text or "")),
+                      "build_file": pdir.display(pdir.build_file) if pdir.build_file else None,
+                      "finalize": finalize})
     return {"items": items, "warnings": warnings}
 
 
@@ -264,12 +291,6 @@ def _shown(pdir: discover.PackageDir, rel: str) -> str:
 
 
 _ROOTS: dict[str, str] = {}  # tree root -> display(root), reset by every load()
-
-
-def _jsonable(obj: dict[str, Any]) -> dict[str, Any]:
-    """Round-trip through JSON so cold and warm loads see identical data (dates → strings)."""
-    result: dict[str, Any] = json.loads(json.dumps(obj, default=str))
-    return result
 
 
 def _package(pdir: discover.PackageDir, item: dict[str, Any], warnings: list[str],

@@ -1,0 +1,93 @@
+"""Render package folders in worker processes: a cold plan of a large tree is mostly
+rendering templates and parsing YAML, pure CPU work that one Python process does on one core.
+
+Workers are forked after the renderer is built, so they inherit the compiled shared templates
+and the merged values instead of receiving them; each returns its folders' cache entries as
+JSON text (the same data the serial path produces, in the same order), and a user error as
+its fields, re-raised by the parent at the folder where it happened. The parent keeps the
+order of the scan, so results, warnings and the first error are those of a serial load.
+
+`ORCH_LOAD_JOBS` sets the number of workers (default: the CPUs this process may use; 1 turns
+the pool off). Small loads, and processes that already run threads (fork would copy their
+locks mid-use), render in-process.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from orchestrator import errors
+
+MIN_PARALLEL = 200  # folders: below this, starting workers costs more than it saves
+T = TypeVar("T")
+
+# The work of this load, set in the parent just before the fork (workers inherit it).
+_JOB: tuple[list[Any], Callable[[Any], Any]] | None = None
+
+
+def jobs() -> int:
+    text = os.environ.get("ORCH_LOAD_JOBS", "")
+    if text.strip().isdigit() and int(text) > 0:
+        return int(text)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def render_all(folders: list[Any], render_one: Callable[[Any], T]) -> Iterator[T]:
+    """`render_one(folder)` for every folder, in order; in worker processes when it pays (the
+    results then come back through multiprocessing's pipe: plain data of our own children)."""
+    n = jobs()
+    if n < 2 or len(folders) < MIN_PARALLEL or threading.active_count() > 1 or "fork" not in \
+            multiprocessing.get_all_start_methods():
+        for folder in folders:
+            yield render_one(folder)
+        return
+    global _JOB
+    _JOB = (folders, render_one)
+    step = max(8, len(folders) // (n * 16))  # small tasks: even load, early first results
+    tasks = [(i, min(i + step, len(folders))) for i in range(0, len(folders), step)]
+    pool = multiprocessing.get_context("fork").Pool(n, initializer=_quiet)
+    try:
+        for batch in pool.imap(_render_range, tasks):
+            for kind, payload in batch:
+                if kind == "error":
+                    raise _rebuild(payload)
+                yield payload
+    finally:
+        _JOB = None
+        pool.terminate()  # also on an error or interrupt: nothing is left running
+        pool.join()
+
+
+def _quiet() -> None:
+    """Workers leave Ctrl-C to the parent, which stops them (no tracebacks from each)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _render_range(task: tuple[int, int]) -> list[tuple[str, Any]]:
+    assert _JOB is not None
+    folders, render_one = _JOB
+    out: list[tuple[str, Any]] = []
+    for i in range(*task):
+        try:
+            out.append(("done", render_one(folders[i])))
+        except errors.OrchError as exc:
+            out.append(("error", (type(exc).__name__, exc.message, exc.reason.value, exc.file,
+                                  exc.line, exc.hint)))
+            break  # the parent stops at the first error: the rest of this range is not needed
+    return out
+
+
+def _rebuild(fields: tuple[str, str, str, str | None, int | None, str | None]) -> errors.OrchError:
+    name, message, reason, file, line, hint = fields
+    cls = getattr(errors, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, errors.OrchError)) or cls in (
+            errors.UsageError, errors.Interrupted):
+        cls = errors.SpecError
+    return cls(message, reason=errors.Reason(reason), file=file, line=line, hint=hint)
