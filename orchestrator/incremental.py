@@ -6,6 +6,7 @@ shape may have changed).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable, cast
@@ -23,6 +24,8 @@ from orchestrator.planning import (
 )
 from orchestrator.planstate import PlanState
 from orchestrator.spec import load as load_mod
+from orchestrator.errors import SpecError
+from orchestrator.spec import discover
 from orchestrator.spec.discover import PackageDir
 
 
@@ -105,6 +108,38 @@ def _from_result(stored: _Stored, store: StoreView, full: Callable[[], Planned],
 _MAX_INCREMENTAL = 0.25  # beyond this share of changed folders, the full path is as cheap
 
 
+def _changed_folders(prep: load_mod.Prepared, folders: list[tuple[str, str | None, str | None, list[str], list[str]]],
+                     ) -> list[tuple[int, PackageDir]] | None:
+    """The package folders to look at again, with their index in the stored plan; None when the
+    set of folders changed. When the last walk still holds (`prep.changed` is known), these are
+    the folders holding a changed file and those recorded as racy, found without walking the
+    trees; otherwise every folder of a new scan."""
+    if prep.changed is None:
+        scan = prep.scan
+        if [f[0] for f in folders] != [p.path for p in scan.packages]:
+            return None
+        return list(enumerate(scan.packages))
+    index = {f[0]: i for i, f in enumerate(folders)}
+    wanted = {i for i, f in enumerate(folders) if f[1] is None or f[2] is None}
+    for path in prep.changed:
+        folder = os.path.dirname(path)
+        while folder not in index and folder not in prep.trees and len(folder) > 1:
+            folder = os.path.dirname(folder)
+        if folder in index:
+            wanted.add(index[folder])
+    out = []
+    for i in sorted(wanted):
+        path = folders[i][0]
+        root = max((t for t in prep.trees if path == t or path.startswith(t + os.sep)), key=len, default=None)
+        if root is None:
+            return None
+        try:
+            out.append((i, discover.scan_folder(root, path)))
+        except SpecError:
+            return None
+    return out
+
+
 def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, store: StoreView,
                  resolved_image: Callable[[str, str], str | None],
                  ) -> tuple[Planned, dict[str, Any], dict[str, str]] | None:
@@ -112,22 +147,23 @@ def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, sto
     no changed package's identity, provides or dependencies changed, keep the stored edges and
     order, and recompute the keys of the changed packages and of their dependents (Merkle: the
     rest keep theirs). None when this does not apply (the full path runs instead)."""
-    scan = prep.scan
     folders = stored.folders()
-    if folders is None or [f[0] for f in folders] != [p.path for p in scan.packages]:
+    if folders is None:
+        return None
+    racy, stats = load_mod.racy_check(prep, state.settled), prep.stats
+    looked = _changed_folders(prep, folders)
+    if looked is None:
         return None  # folders added or removed (or a damaged record)
-    racy, stats = load_mod.racy_check(prep, state.settled), scan.stats
     rerender: list[tuple[int, PackageDir]] = []
     rehash: list[tuple[int, PackageDir]] = []
-    sigs: list[tuple[str | None, str | None]] = []
-    for i, (pdir, folder) in enumerate(zip(scan.packages, folders)):
-        spec_sig, ctx_sig = load_mod.folder_sigs(pdir, racy)
-        sigs.append((spec_sig, ctx_sig))
-        if spec_sig is None or spec_sig != folder[1]:
+    sigs: list[tuple[str | None, str | None]] = [(f[1], f[2]) for f in folders]
+    for i, pdir in looked:
+        spec_sig, ctx_sig = sigs[i] = load_mod.folder_sigs(pdir, racy)
+        if spec_sig is None or spec_sig != folders[i][1]:
             rerender.append((i, pdir))
-        elif ctx_sig is None or ctx_sig != folder[2]:
+        elif ctx_sig is None or ctx_sig != folders[i][2]:
             rehash.append((i, pdir))
-    if len(rerender) + len(rehash) > _MAX_INCREMENTAL * max(len(scan.packages), 1):
+    if len(rerender) + len(rehash) > _MAX_INCREMENTAL * max(len(folders), 1):
         return None
     texts = state.get_explanations(stored.token)
     if texts is None or any(n not in texts for n in stored.order):

@@ -18,6 +18,7 @@ from orchestrator.keys import KEY_SCHEMA, KeyInputs, input_key
 from orchestrator.model import Package
 from orchestrator.plan import EmptyStore, Plan, StoreView, explanation, make_plan
 from orchestrator.planstate import PlanState, config_id
+from orchestrator.spec.walk import Walk
 from orchestrator.spec import load as load_mod
 from orchestrator.spec.discover import PackageDir
 
@@ -102,7 +103,8 @@ def compute(
 def _plan(trees: list[str], values: list[str], cache_dir: str | None, targets: list[str] | None,
           store: StoreView | None, resolved_image: Callable[[str, str], str | None]) -> Planned:
     state = PlanState(cache_dir, config_id(trees, values))
-    prep = load_mod.prepare(trees, values)
+    last_walk = Walk.from_json(state.result.get("walk")) if state.result is not None else None
+    prep = load_mod.prepare(trees, values, last_walk)
     # the working directory too: stored warnings name files relative to it
     meta = [prep.values_digest, prep.templates_digest, str(KEY_SCHEMA), "\0".join(targets or ()), os.getcwd()]
     sig = load_mod.signature(prep, state.settled, *meta)
@@ -130,11 +132,13 @@ def _plan(trees: list[str], values: list[str], cache_dir: str | None, targets: l
         inc = _incremental(prep, state, stored, store or EmptyStore(), resolved_image)
         if inc is not None:
             planned, result, texts = inc
+            result["walk"] = load_mod.walk_to_store(prep, state.settled)
             state.put_result(sig, result, texts)
             state.save()
             return planned
     planned, result = _compute(prep, state, targets, store, resolved_image)
     result["meta"] = meta
+    result["walk"] = load_mod.walk_to_store(prep, state.settled)
     state.put_result(sig, result, {i.id: json.dumps(i.explanation) for i in planned.plan.items})
     state.save()
     return planned

@@ -17,6 +17,7 @@ start of the run that read them is not remembered, so the next run reads those f
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -27,7 +28,7 @@ import xxhash
 
 from orchestrator import __version__
 
-STATE_SCHEMA = 6
+STATE_SCHEMA = 8
 RACY_NS = 2_000_000_000  # 2 s: coarser than any filesystem orch runs on (ext4/xfs: ns, FAT: 2 s)
 Stat = tuple[int, int, int, int]
 _HEADER = f"orch-plan-state {STATE_SCHEMA} {__version__}"
@@ -48,15 +49,33 @@ def _read(path: str | None) -> Any:
         name, _, digest = header.decode("ascii").rpartition(" ")
         if name != _HEADER or digest != xxhash.xxh3_128_hexdigest(body):
             return None
-        return json.loads(body)
+        first, _, rest = body.partition(b"\n")
+        doc = json.loads(first)
+        if isinstance(doc, dict) and "_lines" in doc:  # see `_write`
+            key, count = doc.pop("_lines")
+            lines = rest.decode().split("\n") if count else []
+            if len(lines) != count:
+                return None
+            doc[key] = lines
+        return doc
     except (OSError, ValueError, TypeError, UnicodeDecodeError):
         return None
 
 
-def _write(path: str, doc: Any) -> None:
+def _write(path: str, doc: Any, lines: str | None = None) -> None:
     """Atomically replace `path`. The body is encoded a part at a time (see `_parts`) and hashed
-    as it goes; the fixed-width header holding its digest is filled in last."""
+    as it goes; the fixed-width header holding its digest is filled in last.
+
+    `lines`: a key of `doc` whose value, a list of one-line strings (JSON texts), is stored
+    after the document, a line each, and read back with a split instead of a JSON decode (for
+    10,000 rendered specs that is most of reading the file)."""
     import tempfile
+
+    tail: list[str] = []
+    if lines is not None and isinstance(doc, dict) and not any("\n" in t for t in doc[lines]):
+        tail = doc[lines]
+        doc = {**doc, "_lines": [lines, len(tail)]}
+        del doc[lines]
 
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".state-")
@@ -65,7 +84,7 @@ def _write(path: str, doc: Any) -> None:
         with os.fdopen(fd, "wb") as fh:
             placeholder = f"{_HEADER} {'0' * 32}\n".encode("ascii")
             fh.write(placeholder)
-            for part in _parts(doc, 2):
+            for part in itertools.chain(_parts(doc, 2), _tail(tail)):
                 raw = part.encode()
                 h.update(raw)
                 fh.write(raw)
@@ -77,6 +96,11 @@ def _write(path: str, doc: Any) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def _tail(lines: list[str]) -> Iterator[str]:
+    for i in range(0, len(lines), 512):
+        yield "\n" + "\n".join(lines[i:i + 512])
 
 
 def _parts(doc: Any, depth: int) -> Iterator[str]:
@@ -205,9 +229,12 @@ class PlanState:
         if not isinstance(token, str):
             return None
         doc = _read(self.explain_path)
-        if isinstance(doc, dict) and doc.get("token") == token and isinstance(doc.get("explain"), dict):
-            explain: dict[str, str] = doc["explain"]
-            return explain
+        if not isinstance(doc, dict) or doc.get("token") != token:
+            return None
+        ids, texts = doc.get("ids"), doc.get("texts")
+        if not isinstance(ids, list) or not isinstance(texts, list) or len(ids) != len(texts):
+            return None
+        return dict(zip(map(str, ids), texts))
         return None
 
     def save(self) -> None:
@@ -218,8 +245,10 @@ class PlanState:
             _write(self.dirs_path, {"dirs": dirs, "files": files})
             self.dirty = False
         if self.result_path and self.explain_path and self.result_dirty and self._result is not None:
-            _write(self.explain_path, {"token": self._result["token"], "explain": self._explain})
-            _write(self.result_path, self._result)
+            assert self._explain is not None
+            _write(self.explain_path, {"token": self._result["token"], "ids": list(self._explain),
+                                       "texts": list(self._explain.values())}, lines="texts")
+            _write(self.result_path, self._result, lines="specs")
             self.result_dirty = False
 
 

@@ -26,6 +26,9 @@ TEMPLATES_SUFFIX = f"{os.sep}templates"
 
 # (size, mtime_ns, inode, mode): what the warm planner compares
 Stat = tuple[int, int, int, int]
+# (mtime_ns, inode, mode) of a folder: its mtime changes whenever an entry is added, removed or
+# renamed in it, so unchanged folders + unchanged known files = an unchanged tree (`restat`)
+DirStat = tuple[int, int, int]
 
 
 @dataclass
@@ -59,18 +62,25 @@ class TreeScan:
     packages: list[PackageDir]
     templates: list[str]  # absolute paths, walk order
     stats: dict[str, Stat]  # absolute path -> stat of every regular file/symlink seen
+    dirs: dict[str, DirStat] = field(default_factory=dict)  # every folder walked, walk order
 
 
-def scan(trees: list[str]) -> TreeScan:
-    roots = []
+def roots(trees: list[str]) -> list[str]:
+    """The trees as absolute, symlink-free folders (an error names a missing one)."""
+    out = []
     for tree in trees:
         root = os.path.realpath(tree)
         if not os.path.isdir(root):
             raise SpecError(f"tree '{tree}' does not exist or is not a folder",
                             reason=Reason.MISSING_FILE, hint="check the -t/--tree path")
-        roots.append(root)
-    result = TreeScan(roots, [], [], {})
-    for root in roots:
+        out.append(root)
+    return out
+
+
+def scan(trees: list[str]) -> TreeScan:
+    roots_ = roots(trees)
+    result = TreeScan(roots_, [], [], {})
+    for root in roots_:
         _walk(root, root, result, None)
     return result
 
@@ -78,10 +88,53 @@ def scan(trees: list[str]) -> TreeScan:
 _by_name = operator.attrgetter("name")
 
 
+def scan_folder(root: str, folder: str) -> PackageDir:
+    """The package folder `folder` (absolute, under the tree `root`) exactly as `scan` finds it."""
+    out = TreeScan([root], [], [], {})
+    _walk(root, folder, out, None)
+    if not out.packages or out.packages[0].path != folder:
+        raise SpecError("not a package folder any more", reason=Reason.MISSING_FILE, file=folder)
+    return out.packages[0]
+
+
+def restat(dirs: list[tuple[str, DirStat]], files: list[str]) -> dict[str, Stat] | None:
+    """The stat data of `files` (paths in walk order) when none of `dirs`, the folders of an
+    earlier scan, changed since: then no file was added, removed or renamed anywhere, and
+    these files are exactly what a scan would find (in the same order), for a fraction of its
+    cost (no listing, sorting or classifying). None when a folder changed: scan again.
+    (A second thread statting half of the files measured slower: GIL hand-offs per call.)"""
+    lstat = os.lstat
+    try:
+        for path, known in dirs:
+            st = lstat(path)
+            if (st.st_mtime_ns, st.st_ino, st.st_mode) != known:
+                return None
+    except OSError:
+        return None
+    stats = _stat_all(files)
+    return None if stats is None else dict(zip(files, stats))
+
+
+def _stat_all(paths: list[str]) -> list[Stat] | None:
+    out: list[Stat] = []
+    lstat = os.lstat
+    try:
+        for path in paths:
+            st = lstat(path)
+            if st.st_mode & 0o170000 == 0o040000:
+                return None
+            out.append((st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode))
+    except OSError:
+        return None
+    return out
+
+
 def _walk(root: str, folder: str, out: TreeScan, owner: PackageDir | None) -> None:
     """Depth-first, lexical. `owner` is the innermost package folder containing `folder`.
     Hot on every plan (a warm one is mostly this walk): per entry, only what is needed."""
     try:
+        dst = os.lstat(folder)
+        out.dirs[folder] = (dst.st_mtime_ns, dst.st_ino, dst.st_mode)
         with os.scandir(folder) as it:
             entries = sorted(it, key=_by_name)
     except OSError as exc:

@@ -21,6 +21,7 @@ from orchestrator import progress
 from orchestrator.errors import Reason, SpecError
 from orchestrator.model import Package
 from orchestrator.spec import discover, parse, values as values_mod, workers
+from orchestrator.spec.walk import Walk
 
 SCHEMA = "orch-load-2"
 MAX_BYTES = 8 * 1024 * 1024  # = yamlload.MAX_BYTES (not imported: a warm plan needs no YAML)
@@ -70,14 +71,26 @@ def read_text(path: str) -> str:
 
 
 class Prepared:
-    """What every plan reads before looking at any package folder (values files are parsed
-    only when something is rendered)."""
+    """What every plan reads before looking at any package folder: the stat data of every file
+    (from a scan, or from re-statting the files of the last one when no folder changed), the
+    values files and the shared templates. The scan itself (package folders, build contexts)
+    is done on first use; values files are parsed only when something is rendered."""
 
-    def __init__(self, scan: discover.TreeScan, values_raw: list[tuple[str, bytes]], values_digest: str,
-                 templates: list[tuple[str, str]], templates_digest: str) -> None:
-        self.scan, self.values_raw, self.values_digest = scan, values_raw, values_digest
+    def __init__(self, trees: list[str], stats: dict[str, discover.Stat], scan: discover.TreeScan | None,
+                 walk: Walk, changed: set[str] | None, values_raw: list[tuple[str, bytes]],
+                 values_digest: str, templates: list[tuple[str, str]], templates_digest: str) -> None:
+        self.trees, self.stats, self._scan, self.walk = trees, stats, scan, walk
+        # files whose stat data differ from the last walk's (None: not known, the trees were scanned)
+        self.changed = changed
+        self.values_raw, self.values_digest = values_raw, values_digest
         self.templates, self.templates_digest = templates, templates_digest  # (absolute path, text)
         self._values: dict[str, Any] | None = None
+
+    @property
+    def scan(self) -> discover.TreeScan:
+        if self._scan is None:
+            self._scan = discover.scan(self.trees)
+        return self._scan
 
     @property
     def values(self) -> dict[str, Any]:
@@ -86,15 +99,32 @@ class Prepared:
         return self._values
 
 
-def prepare(trees: list[str], values_files: list[str]) -> Prepared:
-    """Walk the trees (stat data only), read the values files and the shared templates."""
-    scan = discover.scan(trees)
+def prepare(trees: list[str], values_files: list[str], known: Walk | None = None) -> Prepared:
+    """Stat every file of the trees (re-statting `known`, the last walk, when no folder changed;
+    else walking), read the values files and the shared templates."""
+    roots = discover.roots(trees)
+    stats = discover.restat(known.dirs, known.files) if known is not None and known.trees == roots else None
+    scan, changed = None, None
+    if stats is not None and known is not None:
+        walk = known.restatted(stats)
+        changed = known.changed(stats)
+    else:
+        scan = discover.scan(roots)
+        stats = scan.stats
+        walk = Walk.of_scan(scan)
     raws, values_digest = values_mod.read_values(values_files)
-    templates = [(p, read_text(p)) for p in scan.templates]
+    templates = [(p, read_text(p)) for p in walk.templates]
     tdigest = xxhash.xxh3_128()
     for path, text in templates:
         tdigest.update(os.path.basename(path).encode() + b"\0" + text.encode() + b"\0")
-    return Prepared(scan, raws, values_digest, templates, tdigest.hexdigest())
+    return Prepared(roots, stats, scan, walk, changed, raws, values_digest, templates, tdigest.hexdigest())
+
+
+def walk_to_store(prep: Prepared, settled: Callable[[int], bool]) -> dict[str, Any] | None:
+    """The walk, for the next run's `prepare`, unless a folder's mtime is too recent to trust."""
+    if not all(settled(st[0]) for _, st in prep.walk.dirs):
+        return None
+    return prep.walk.to_json()
 
 
 def signature(prep: Prepared, settled: Callable[[int], bool], *extra: str) -> str | None:
@@ -103,8 +133,8 @@ def signature(prep: Prepared, settled: Callable[[int], bool], *extra: str) -> st
     if racy_check(prep, settled) is not None:
         return None
     h = xxhash.xxh3_128()
-    h.update("\0".join([SCHEMA, prep.values_digest, prep.templates_digest, *prep.scan.trees, *extra]).encode())
-    stats = prep.scan.stats
+    h.update("\0".join([SCHEMA, prep.values_digest, prep.templates_digest, *prep.trees, *extra]).encode())
+    stats = prep.stats
     h.update("\0".join(stats).encode())
     h.update(array.array("q", itertools.chain.from_iterable(stats.values())).tobytes())
     return h.hexdigest()
@@ -232,7 +262,7 @@ def folder_sigs(pdir: discover.PackageDir, settled: Callable[[int], bool] | None
 
 def racy_check(prep: Prepared, settled: Callable[[int], bool]) -> Callable[[int], bool] | None:
     """`settled` when some file of the scan is racy, else None (see `folder_sigs`)."""
-    stats = prep.scan.stats
+    stats = prep.stats
     return settled if stats and not settled(max(st[1] for st in stats.values())) else None
 
 

@@ -13,7 +13,6 @@ locks mid-use), render in-process.
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import threading
@@ -43,11 +42,12 @@ def render_all(folders: list[Any], render_one: Callable[[Any], T]) -> Iterator[T
     """`render_one(folder)` for every folder, in order; in worker processes when it pays (the
     results then come back through multiprocessing's pipe: plain data of our own children)."""
     n = jobs()
-    if n < 2 or len(folders) < MIN_PARALLEL or threading.active_count() > 1 or "fork" not in \
-            multiprocessing.get_all_start_methods():
+    if n < 2 or len(folders) < MIN_PARALLEL or threading.active_count() > 1 or not hasattr(os, "fork"):
         for folder in folders:
             yield render_one(folder)
         return
+    import multiprocessing  # only here: a warm plan does not pay for importing it
+
     global _JOB
     _JOB = (folders, render_one)
     step = max(8, len(folders) // (n * 16))  # small tasks: even load, early first results

@@ -1,0 +1,59 @@
+"""What a scan of the trees found, kept between runs so the next one can skip the walk.
+
+A folder's mtime changes whenever an entry is added to it, removed or renamed, so when no
+folder of the last walk changed, the tree holds exactly the files it held then, and statting
+those (`discover.restat`) tells everything a new walk would, at a fraction of its cost (the
+trick of git's untracked cache). The files whose stat data changed are then known too, which
+lets an incremental plan look at their package folders only.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.spec.discover import DirStat, Stat, TreeScan
+
+
+@dataclass(frozen=True)
+class Walk:
+    trees: list[str]
+    dirs: list[tuple[str, DirStat]]  # every folder walked, walk order
+    files: list[str]  # every file seen, walk order
+    stats: list[Stat]  # of `files`, in the same order
+    templates: list[str]  # shared template files, walk order
+
+    @staticmethod
+    def of_scan(scan: TreeScan) -> "Walk":
+        return Walk(scan.trees, list(scan.dirs.items()), list(scan.stats), list(scan.stats.values()),
+                    scan.templates)
+
+    def restatted(self, stats: dict[str, Stat]) -> "Walk":
+        return Walk(self.trees, self.dirs, self.files, [stats[p] for p in self.files], self.templates)
+
+    def changed(self, stats: dict[str, Stat]) -> set[str]:
+        """Files whose stat data differ from this walk's."""
+        return {p for p, st in zip(self.files, self.stats) if stats.get(p) != st}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"trees": self.trees, "dirs": "\0".join(p for p, _ in self.dirs),
+                "dstats": list(itertools.chain.from_iterable(st for _, st in self.dirs)),
+                "files": "\0".join(self.files), "fstats": list(itertools.chain.from_iterable(self.stats)),
+                "templates": self.templates}
+
+    @staticmethod
+    def from_json(doc: Any) -> "Walk | None":
+        """The stored walk, or None when it is damaged (a full scan then runs)."""
+        try:
+            dirs = doc["dirs"].split("\0") if doc["dirs"] else []
+            files = doc["files"].split("\0") if doc["files"] else []
+            dflat, fflat = doc["dstats"], doc["fstats"]
+            if (len(dflat) != 3 * len(dirs) or len(fflat) != 4 * len(files)
+                    or not all(type(n) is int for n in itertools.chain(dflat, fflat))):
+                return None
+            dstats: list[DirStat] = list(zip(dflat[0::3], dflat[1::3], dflat[2::3]))
+            fstats: list[Stat] = list(zip(fflat[0::4], fflat[1::4], fflat[2::4], fflat[3::4]))
+            return Walk([str(t) for t in doc["trees"]], list(zip(dirs, dstats)), files, fstats,
+                        [str(t) for t in doc["templates"]])
+        except (KeyError, TypeError, AttributeError):
+            return None
