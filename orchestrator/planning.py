@@ -5,6 +5,7 @@ when a few folders changed (`orchestrator.incremental`), else load → graph →
 from __future__ import annotations
 
 import gc
+import importlib
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -168,7 +169,9 @@ def _compute(prep: load_mod.Prepared, state: PlanState, targets: list[str] | Non
              store: StoreView | None, resolved_image: Callable[[str, str], str | None],
              ) -> tuple[Planned, dict[str, Any]]:
     """The full path: packages from the load cache or rendered, graph, keys, plan."""
-    loaded = load_mod.load(prep.scan.trees, [], cache=state, prepared=prep)
+    # networkx takes ~0.2 s to import: done while the workers render, when there are workers
+    loaded = load_mod.load(prep.scan.trees, [], cache=state, prepared=prep,
+                           meanwhile=lambda: importlib.import_module("orchestrator.graph"))
     from orchestrator.graph import build_graph
 
     images: dict[tuple[str, str], str | None] = {}

@@ -141,7 +141,9 @@ def signature(prep: Prepared, settled: Callable[[int], bool], *extra: str) -> st
 
 
 def load(trees: list[str], values_files: list[str], cache: LoadCache | None = None,
-         prepared: Prepared | None = None) -> Loaded:
+         prepared: Prepared | None = None, meanwhile: Callable[[], object] = lambda: None) -> Loaded:
+    """Packages of every folder: from `cache` where its files are unchanged, else rendered (in
+    worker processes for many folders; `meanwhile` runs while they start)."""
     prep = prepared or prepare(trees, values_files)
     _ROOTS.clear()  # the working directory may have changed since the last load
     scan, values, values_digest, templates = prep.scan, prep.values, prep.values_digest, prep.templates
@@ -157,7 +159,8 @@ def load(trees: list[str], values_files: list[str], cache: LoadCache | None = No
     fresh: Iterator[Fresh] = iter(())
     if misses:
         renderer = make_renderer(templates)
-        fresh = workers.render_all(misses, lambda pdir: _fresh(pdir, values, renderer, template_refs))
+        fresh = workers.render_all(misses, lambda pdir: _fresh(pdir, values, renderer, template_refs),
+                                   meanwhile)
     try:
         _collect(loaded, sigs, entries, fresh, cache, template_refs)
     finally:

@@ -21,7 +21,8 @@ from typing import Any, TypeVar
 
 from orchestrator import errors
 
-MIN_PARALLEL = 200  # folders: below this, starting workers costs more than it saves
+MIN_PARALLEL = 32  # folders: below this, starting workers costs more than it saves (a folder of
+# a real tree costs ~10 ms to render: compiling its templates dominates)
 T = TypeVar("T")
 
 # The work of this load, set in the parent just before the fork (workers inherit it).
@@ -38,13 +39,17 @@ def jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def render_all(folders: list[Any], render_one: Callable[[Any], T]) -> Iterator[T]:
+def render_all(folders: list[Any], render_one: Callable[[Any], T],
+               meanwhile: Callable[[], object] = lambda: None) -> Iterator[T]:
     """`render_one(folder)` for every folder, in order; in worker processes when it pays (the
-    results then come back through multiprocessing's pipe: plain data of our own children)."""
+    results then come back through multiprocessing's pipe: plain data of our own children).
+    `meanwhile` is called once, while the workers start on the first folders (the parent would
+    only wait): work the caller needs next, such as an import."""
     n = jobs()
     if n < 2 or len(folders) < MIN_PARALLEL or threading.active_count() > 1 or not hasattr(os, "fork"):
         for folder in folders:
             yield render_one(folder)
+        meanwhile()
         return
     import multiprocessing  # only here: a warm plan does not pay for importing it
 
@@ -54,7 +59,9 @@ def render_all(folders: list[Any], render_one: Callable[[Any], T]) -> Iterator[T
     tasks = [(i, min(i + step, len(folders))) for i in range(0, len(folders), step)]
     pool = multiprocessing.get_context("fork").Pool(n, initializer=_quiet)
     try:
-        for batch in pool.imap(_render_range, tasks):
+        results = pool.imap(_render_range, tasks)
+        meanwhile()
+        for batch in results:
             for kind, payload in batch:
                 if kind == "error":
                     raise _rebuild(payload)
