@@ -140,7 +140,7 @@ def _plan(trees: list[str], values: list[str], cache_dir: str | None, targets: l
     planned, result = _compute(prep, state, targets, store, resolved_image)
     result["meta"] = meta
     result["walk"] = load_mod.walk_to_store(prep, state.settled)
-    state.put_result(sig, result, {i.id: json.dumps(i.explanation) for i in planned.plan.items})
+    state.put_result(sig, result, _ExplainTexts(planned.plan))
     state.save()
     return planned
 
@@ -214,6 +214,7 @@ def _compute(prep: load_mod.Prepared, state: PlanState, targets: list[str] | Non
         inputs[node] = inp
         keys[node] = input_key(inp)
         specs[node] = pkg.spec.raw_json if pkg.spec else "{}"
+    state.save_dirs()  # every folder and context file has been looked at
     explanations = _Explanations(keys, inputs, graph.packages)
     plan = make_plan(order, deps, inputs, keys, specs, explanations, store or EmptyStore())
     planned = Planned(plan, graph.packages, inputs, keys, order, deps, kinds, contexts,
@@ -255,6 +256,22 @@ class _Explanations(Mapping[str, dict[str, Any]]):
 
     def __len__(self) -> int:
         return len(self._keys)
+
+
+class _ExplainTexts(Mapping[str, str]):
+    """Each package's explanation as JSON, encoded when the state is written (not all held)."""
+
+    def __init__(self, plan: Plan) -> None:
+        self._items = {item.id: item for item in plan.items}
+
+    def __getitem__(self, node: str) -> str:
+        return json.dumps(self._items[node].explanation)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 class _Kinds(Mapping[tuple[str, str], tuple[str, ...]]):

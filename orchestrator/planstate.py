@@ -21,7 +21,7 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 import xxhash
@@ -66,13 +66,14 @@ def _write(path: str, doc: Any, lines: str | None = None) -> None:
     """Atomically replace `path`. The body is encoded a part at a time (see `_parts`) and hashed
     as it goes; the fixed-width header holding its digest is filled in last.
 
-    `lines`: a key of `doc` whose value, a list of one-line strings (JSON texts), is stored
-    after the document, a line each, and read back with a split instead of a JSON decode (for
-    10,000 rendered specs that is most of reading the file)."""
+    `lines`: a key of `doc` whose value, a sized iterable of one-line strings (JSON texts,
+    produced as they are written when it is lazy), is stored after the document, a line each,
+    and read back with a split instead of a JSON decode (for 10,000 rendered specs that is most
+    of reading the file)."""
     import tempfile
 
-    tail: list[str] = []
-    if lines is not None and isinstance(doc, dict) and not any("\n" in t for t in doc[lines]):
+    tail: Collection[str] = ()
+    if lines is not None:
         tail = doc[lines]
         doc = {**doc, "_lines": [lines, len(tail)]}
         del doc[lines]
@@ -98,9 +99,11 @@ def _write(path: str, doc: Any, lines: str | None = None) -> None:
         raise
 
 
-def _tail(lines: list[str]) -> Iterator[str]:
-    for i in range(0, len(lines), 512):
-        yield "\n" + "\n".join(lines[i:i + 512])
+def _tail(lines: Iterable[str]) -> Iterator[str]:
+    for line in lines:
+        if "\n" in line:
+            raise ValueError("a state line holds a newline")  # never: JSON text escapes them
+        yield "\n" + line
 
 
 def _parts(doc: Any, depth: int) -> Iterator[str]:
@@ -132,7 +135,7 @@ class PlanState:
         self.dirs_path = f"{base}.dirs" if base else None
         self.result_path = f"{base}.result" if base else None
         self.explain_path = f"{base}.explain" if base else None
-        self._explain: dict[str, str] | None = None
+        self._explain: Mapping[str, str] | None = None
         self._dirs: dict[str, Any] | None = None  # read on first use
         self._files: dict[str, Any] = {}
         self._result: dict[str, Any] | None = None
@@ -215,7 +218,7 @@ class PlanState:
             return result
         return None
 
-    def put_result(self, signature: str | None, result: dict[str, Any], explain: dict[str, str]) -> None:
+    def put_result(self, signature: str | None, result: dict[str, Any], explain: Mapping[str, str]) -> None:
         """`signature`: None when some file was racy (the result is then never used as is, only as
         the base of an incremental plan, which re-reads racy folders). `explain`: per package, its
         explanation as JSON (kept apart: rarely needed, large); tied to the result by a token."""
@@ -235,21 +238,43 @@ class PlanState:
         if not isinstance(ids, list) or not isinstance(texts, list) or len(ids) != len(texts):
             return None
         return dict(zip(map(str, ids), texts))
-        return None
 
-    def save(self) -> None:
-        """Atomic rewrites; entries not used by this run are dropped so the state never grows."""
+    def save_dirs(self) -> None:
+        """Write the folders' and files' records now and let go of them (tens of MB for a large
+        tree, not needed by the rest of a plan; read again if anything asks)."""
         if self.dirs_path and self.dirty:
             dirs = {k: v for k, v in self.dirs.items() if k in self._used_dirs}
             files = {k: v for k, v in self.files.items() if k in self._used_files}
             _write(self.dirs_path, {"dirs": dirs, "files": files})
             self.dirty = False
+            self._dirs, self._files = None, {}
+
+    def save(self) -> None:
+        """Atomic rewrites; entries not used by this run are dropped so the state never grows."""
+        self.save_dirs()
         if self.result_path and self.explain_path and self.result_dirty and self._result is not None:
             assert self._explain is not None
-            _write(self.explain_path, {"token": self._result["token"], "ids": list(self._explain),
-                                       "texts": list(self._explain.values())}, lines="texts")
+            ids = list(self._explain)
+            _write(self.explain_path, {"token": self._result["token"], "ids": ids,
+                                       "texts": _Lazy(ids, self._explain)}, lines="texts")
             _write(self.result_path, self._result, lines="specs")
             self.result_dirty = False
+
+
+class _Lazy(Collection[str]):
+    """The values of `mapping` for `keys`, produced one at a time (never all held at once)."""
+
+    def __init__(self, keys: list[str], mapping: Mapping[str, str]) -> None:
+        self._keys, self._mapping = keys, mapping
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __iter__(self) -> Iterator[str]:
+        return (self._mapping[k] for k in self._keys)
+
+    def __contains__(self, item: object) -> bool:
+        return any(item == v for v in self)
 
 
 def hash_file(path: str, st: Stat) -> str:

@@ -31,7 +31,7 @@ Stat = tuple[int, int, int, int]
 DirStat = tuple[int, int, int]
 
 
-@dataclass
+@dataclass(slots=True)
 class PackageDir:
     tree: str  # absolute tree root
     rel: str  # folder relative to the tree root, "" for the root itself

@@ -8,7 +8,10 @@ lets an incremental plan look at their package folders only.
 """
 from __future__ import annotations
 
+import array
+import base64
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,9 +39,12 @@ class Walk:
         return {p for p, st in zip(self.files, self.stats) if stats.get(p) != st}
 
     def to_json(self) -> dict[str, Any]:
+        """Paths as one NUL-joined string, stat numbers as base64 of 64-bit integers: for 30,000
+        files a few MB that decode in milliseconds (lists of numbers would take ten times longer
+        and as much more memory)."""
         return {"trees": self.trees, "dirs": "\0".join(p for p, _ in self.dirs),
-                "dstats": list(itertools.chain.from_iterable(st for _, st in self.dirs)),
-                "files": "\0".join(self.files), "fstats": list(itertools.chain.from_iterable(self.stats)),
+                "dstats": _pack(itertools.chain.from_iterable(st for _, st in self.dirs)),
+                "files": "\0".join(self.files), "fstats": _pack(itertools.chain.from_iterable(self.stats)),
                 "templates": self.templates}
 
     @staticmethod
@@ -47,13 +53,25 @@ class Walk:
         try:
             dirs = doc["dirs"].split("\0") if doc["dirs"] else []
             files = doc["files"].split("\0") if doc["files"] else []
-            dflat, fflat = doc["dstats"], doc["fstats"]
-            if (len(dflat) != 3 * len(dirs) or len(fflat) != 4 * len(files)
-                    or not all(type(n) is int for n in itertools.chain(dflat, fflat))):
+            dflat, fflat = _unpack(doc["dstats"]), _unpack(doc["fstats"])
+            if len(dflat) != 3 * len(dirs) or len(fflat) != 4 * len(files):
                 return None
             dstats: list[DirStat] = list(zip(dflat[0::3], dflat[1::3], dflat[2::3]))
             fstats: list[Stat] = list(zip(fflat[0::4], fflat[1::4], fflat[2::4], fflat[3::4]))
             return Walk([str(t) for t in doc["trees"]], list(zip(dirs, dstats)), files, fstats,
                         [str(t) for t in doc["templates"]])
-        except (KeyError, TypeError, AttributeError):
+        except (KeyError, TypeError, AttributeError, ValueError):
             return None
+
+
+def _pack(numbers: Iterable[int]) -> str:
+    return base64.b64encode(array.array("q", numbers).tobytes()).decode("ascii")
+
+
+def _unpack(text: str) -> array.array[int]:
+    raw = base64.b64decode(text, validate=True)
+    if len(raw) % 8:
+        raise ValueError("not 64-bit numbers")
+    out = array.array("q")
+    out.frombytes(raw)
+    return out

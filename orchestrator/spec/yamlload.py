@@ -37,11 +37,13 @@ class _Loader(_Base):  # type: ignore[misc, valid-type]
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
         if kind is not ScalarNode:
             return super().resolve(kind, value, implicit)
+        if len(value) > 40:  # long texts (steps, scripts) seldom repeat: not worth remembering
+            return super().resolve(kind, value, implicit)
         key = (value, implicit)
         tag = _RESOLVED.get(key)
         if tag is None:
             tag = super().resolve(kind, value, implicit)
-            if len(_RESOLVED) < 100_000:
+            if len(_RESOLVED) < 50_000:
                 _RESOLVED[key] = tag
         return tag
 
