@@ -61,6 +61,14 @@ class _Offset:
         self.inner.progress(done + self.done, total + self.done, running, cached + self.done)
 
 
+def _logged_packages(logs_dir: str) -> set[str]:
+    """Names of the package folders under the logs directory (empty when there is none)."""
+    try:
+        return set(os.listdir(logs_dir))
+    except OSError:
+        return set()
+
+
 def build(trees: list[str], values: list[str], cache_dir: str, *, targets: list[str] | None = None,
           jobs: int = 1, keep_going: bool = False, isolation: str = "chroot",
           runtime: str | None = None, system_storage: bool = False, pull: bool = False,
@@ -74,7 +82,7 @@ def build(trees: list[str], values: list[str], cache_dir: str, *, targets: list[
 
     from orchestrator import images, scheduler
     from orchestrator.backend.adapter import BuildahBackend
-    from orchestrator.execute import Executor
+    from orchestrator.execute import Executor, safe_name
     from orchestrator.storeview import StoreAdapter
 
     os.makedirs(cache_dir, exist_ok=True)
@@ -120,8 +128,9 @@ def build(trees: list[str], values: list[str], cache_dir: str, *, targets: list[
         where = f" (log: {log})" if log and log not in text else ""
         failures.append(f"{node} failed: {text}{where}")
     logs = dict(executor.logs)
+    logged = _logged_packages(os.path.join(cache_dir, "logs"))  # one listing, not a stat a package
     for node, result in results.items():
-        if node not in logs and result.outcome.value == "cached":
+        if node not in logs and result.outcome.value == "cached" and safe_name(node) in logged:
             path = executor.log_file(node)
             if os.path.exists(path):
                 logs[node] = path
