@@ -33,6 +33,7 @@ class Reason(enum.Enum):
     STORE_ERROR = "store-error"
     HOSTILE_ARCHIVE = "hostile-archive"
     INTERRUPTED = "interrupted"
+    WORKER_DIED = "worker-died"
 
 
 class OrchError(Exception):

@@ -22,10 +22,9 @@ from orchestrator.planning import (
     _shape,
     image_ref,
 )
-from orchestrator.planstate import PlanState
-from orchestrator.spec import load as load_mod
 from orchestrator.errors import SpecError
-from orchestrator.spec import discover
+from orchestrator.planstate import PlanState
+from orchestrator.spec import discover, load as load_mod
 from orchestrator.spec.discover import PackageDir
 
 

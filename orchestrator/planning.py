@@ -19,9 +19,9 @@ from orchestrator.keys import KEY_SCHEMA, KeyInputs, input_key
 from orchestrator.model import Package
 from orchestrator.plan import EmptyStore, Plan, StoreView, explanation, make_plan
 from orchestrator.planstate import PlanState, config_id
-from orchestrator.spec.walk import Walk
 from orchestrator.spec import load as load_mod
 from orchestrator.spec.discover import PackageDir
+from orchestrator.spec.walk import Walk
 
 
 @dataclass

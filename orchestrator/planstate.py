@@ -2,14 +2,15 @@
 
 * `<config>.dirs`: per package folder, the rendered result; per context file, its digest —
   each trusted only while the files' stat data is unchanged. Read only when something changed.
-* `<config>.result`: the last whole plan and the signature of everything it read (the
-  no-change fast path), small enough to read in a few milliseconds; `<config>.explain`:
+* `<config>.result`: the last whole plan, the signature of everything it read (the no-change
+  fast path) and the last walk of the trees (`orchestrator.spec.walk`); `<config>.explain`:
   what went into each of its keys, read only when a plan or a build needs it.
 
 Each file is written atomically: a header line (schema, digest of the body) and a compact
-JSON body. A body that does not match its digest, or has the wrong shape, is ignored (a cold
-plan). Large parts that are only passed through (rendered specs, explanations) are stored as
-JSON *text* inside the body, so reading the file does not rebuild them as objects.
+JSON body, encoded and hashed a part at a time. A body that does not match its digest, or has
+the wrong shape, is ignored (a cold plan). Large parts that are only passed through (rendered
+specs, explanations) are JSON *texts*, kept as texts: a folder's entry is a string inside the
+body; the specs and explanations follow the body a line each, read back with one split.
 
 Stat data can lie when a file is modified within the filesystem's timestamp granularity of
 the moment we read it ("racy git"): an entry whose files' mtimes are within `RACY_NS` of the
@@ -108,8 +109,9 @@ def _tail(lines: Iterable[str]) -> Iterator[str]:
 
 def _parts(doc: Any, depth: int) -> Iterator[str]:
     """`json.dumps(doc, separators=(",", ":"))` in pieces: maps and lists down to `depth`
-    levels are taken apart (lists by slices), every other value is encoded whole (in C). A state file is tens of MB for a
-    large tree; encoding it in one piece would hold all of that as text, twice, at once."""
+    levels are taken apart (lists by slices), every other value is encoded whole (in C). A
+    state file is tens of MB for a large tree; encoding it in one piece would hold all of that
+    as text, twice, at once."""
     if depth == 0 or not isinstance(doc, (dict, list)) or not doc:
         yield json.dumps(doc, separators=(",", ":"))
         return

@@ -11,8 +11,8 @@ import itertools
 import json
 import os
 import re
-from dataclasses import dataclass, field
 from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 import xxhash

@@ -2,10 +2,12 @@
 rendering templates and parsing YAML, pure CPU work that one Python process does on one core.
 
 Workers are forked after the renderer is built, so they inherit the compiled shared templates
-and the merged values instead of receiving them; each returns its folders' cache entries as
-JSON text (the same data the serial path produces, in the same order), and a user error as
-its fields, re-raised by the parent at the folder where it happened. The parent keeps the
-order of the scan, so results, warnings and the first error are those of a serial load.
+and the merged values instead of receiving them. Each returns what rendering a folder gives
+(its cache entry as JSON text, its packages, its warnings; sent back by the standard library's
+process pool, between this process and its own children, never through a file), and a user
+error as its fields, re-raised by the parent at the folder where it happened. The parent keeps
+the order of the scan, so results, warnings and the first error are those of a serial load.
+A worker that dies (the kernel's OOM killer) is an environment error, never a hang.
 
 `ORCH_LOAD_JOBS` sets the number of workers (default: the CPUs this process may use; 1 turns
 the pool off). Small loads, and processes that already run threads (fork would copy their
@@ -52,24 +54,30 @@ def render_all(folders: list[Any], render_one: Callable[[Any], T],
         meanwhile()
         return
     import multiprocessing  # only here: a warm plan does not pay for importing it
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     global _JOB
     _JOB = (folders, render_one)
     step = max(8, len(folders) // (n * 16))  # small tasks: even load, early first results
     tasks = [(i, min(i + step, len(folders))) for i in range(0, len(folders), step)]
-    pool = multiprocessing.get_context("fork").Pool(n, initializer=_quiet)
+    pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork"), initializer=_quiet)
     try:
-        results = pool.imap(_render_range, tasks)
+        results = pool.map(_render_range, tasks)
         meanwhile()
         for batch in results:
             for kind, payload in batch:
                 if kind == "error":
                     raise _rebuild(payload)
                 yield payload
+    except BrokenProcessPool:
+        raise errors.EnvironmentProblem(
+            "a worker rendering package folders died (out of memory?)", reason=errors.Reason.WORKER_DIED,
+            hint="run again, or with ORCH_LOAD_JOBS=1 to render in one process") from None
     finally:
         _JOB = None
-        pool.terminate()  # also on an error or interrupt: nothing is left running
-        pool.join()
+        # on an error or interrupt too: queued folders are dropped, the few running finish
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _quiet() -> None:

@@ -78,3 +78,30 @@ def test_undefined_value_in_a_worker_names_key_and_file(tree: Path, tmp_path: Pa
     assert code == 2
     assert "nothing_here" in err and str(bad.relative_to(copy / "packages")) in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_dead_worker_is_an_error_not_a_hang(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel's OOM killer takes a worker: the load fails at once with a one-line
+    environment error (exit 3), instead of waiting forever for the lost folders."""
+    import os
+    import threading
+
+    from orchestrator.errors import EnvironmentProblem, ExitCode
+    from orchestrator.spec import workers
+
+    if threading.active_count() > 1:
+        pytest.skip("workers are not forked from a process that runs threads")
+    monkeypatch.setenv("ORCH_LOAD_JOBS", "2")
+    parent = os.getpid()
+
+    def render(i: int) -> int:
+        if i == 50 and os.getpid() != parent:
+            os._exit(9)  # as SIGKILL would
+        return i * i
+
+    with pytest.raises(EnvironmentProblem) as caught:
+        list(workers.render_all(list(range(workers.MIN_PARALLEL * 4)), render))
+    assert caught.value.exit_code == ExitCode.ENVIRONMENT
+    assert "ORCH_LOAD_JOBS=1" in str(caught.value) and "\n" not in str(caught.value)
+    # and the same work without the fault, in workers, gives the serial answer in order
+    assert list(workers.render_all(list(range(300)), lambda i: i * i)) == [i * i for i in range(300)]
