@@ -46,6 +46,14 @@ class ActionReader:
         self._asked = 0
         self._next_try = 256  # lookups before a bulk read is considered (then doubling)
 
+    def expect(self, count: int) -> None:
+        """About `count` lookups follow (a plan's packages): when the store holds not many more
+        entries than that, read them all now rather than key by key until the schedule of
+        `_text` gets there (for 10,000 cached packages, the first 2,000 lookups one by one)."""
+        with self._lock:
+            if self._texts is None and count >= 256:
+                self._texts = self._bulk_read(limit=8 * count)
+
     def get(self, key: str, fresh: bool = False) -> Manifest | None:
         """`Store.ac_get(key)`; `fresh`: skip the bulk snapshot (another process may have written it)."""
         return self._peek(key, fresh)

@@ -135,6 +135,9 @@ def make_plan(
     outputs: dict[str, dict[str, str]] = {}
     actions: dict[str, str] = {}
     items = []
+    expect = getattr(store, "expect", None)  # an optional hint: many lookups follow
+    if expect is not None:
+        expect(len(order))
     for node in order:
         key, node_deps = keys[node], tuple(deps[node])
         out = store.output_of(key)

@@ -73,6 +73,10 @@ class StoreAdapter:
         return ImageDigests(self.store)
 
     # ------------------------------------------------------------------ planning (StoreView)
+    def expect(self, count: int) -> None:
+        """A hint: about `count` keys are about to be asked for (see `cache.ActionReader`)."""
+        self.reader.expect(count)
+
     def output_of(self, key: str) -> dict[str, str] | None:
         record = self.record(key)
         return record.outputs if record else None

@@ -112,3 +112,26 @@ def test_waiting_for_a_key_lock_gives_up_on_cancel(tmp_path: Path) -> None:
     finally:
         holder.close()
         waiter.close()
+
+
+@pytest.mark.parametrize("expected,stored,bulk", [(300, 40, True), (300, 3000, False), (10, 40, False)])
+def test_expect_reads_in_bulk_only_when_the_store_is_not_much_larger(
+        tmp_path: Path, expected: int, stored: int, bulk: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`expect(n)` (a plan of n packages) reads every entry at once when the store holds at most
+    8n of them, else leaves the key-by-key schedule alone; the answers are the same."""
+    from cache import batch
+
+    saved = populate(tmp_path, 40)
+    adapter = StoreAdapter.open(str(tmp_path))
+    if stored > 40:  # pretend the store is large: the bulk read must decline
+        real = batch.ActionReader._bulk_read
+        monkeypatch.setattr(batch.ActionReader, "_bulk_read",
+                            lambda self, limit: None if stored > limit else real(self, limit))
+    try:
+        adapter.expect(expected)
+        assert (adapter.reader._texts is not None) == bulk
+        for key, artifact in saved.items():
+            rec = adapter.record(key)
+            assert rec is not None and rec.artifact == artifact
+    finally:
+        adapter.close()

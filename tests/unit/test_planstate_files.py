@@ -1,0 +1,65 @@
+"""The plan state's file format: written in parts, read back whole; a damaged file is ignored."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator import planstate
+from orchestrator.spec.walk import Walk
+
+DOCS: list[Any] = [
+    {}, [], "text", None, 7, {"a": {"b": [1, 2, {"c": "x"}], "e": {}}, "d": [[], [1]]},
+    [1, [2, [3, [4]]]], {"x": {"y": {"z": {"w": 1}}}}, list(range(2000)),
+    {"k": [str(i) for i in range(1500)], "ü": "ß\n\"quoted\""},
+]
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_parts_encode_exactly_as_json_dumps(doc: Any) -> None:
+    assert "".join(planstate._parts(doc, 2)) == json.dumps(doc, separators=(",", ":"))
+
+
+@pytest.mark.parametrize("lines", [[], [""], ["{}"], ['{"a": "x\\ny"}', "", "[1]"],
+                                   [json.dumps({"i": i}) for i in range(1200)]])
+def test_lines_round_trip(tmp_path: Path, lines: list[str]) -> None:
+    doc = {"token": "t", "n": 3, "specs": lines}
+    planstate._write(str(tmp_path / "s"), doc, lines="specs")
+    assert planstate._read(str(tmp_path / "s")) == doc
+
+
+def test_a_line_with_a_newline_is_refused_and_nothing_written(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        planstate._write(str(tmp_path / "s"), {"specs": ["ok", "two\nlines"]}, lines="specs")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "count"])
+def test_damaged_files_read_as_nothing(tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "s"
+    planstate._write(str(path), {"specs": ["a", "b", "c"], "x": 1}, lines="specs")
+    raw = bytearray(path.read_bytes())
+    if damage == "truncate":
+        raw = raw[:-2]
+    elif damage == "flip":
+        raw[-1] ^= 0x01
+    else:  # a consistent digest, but fewer lines than announced
+        header, _, body = bytes(raw).partition(b"\n")
+        body = body.rsplit(b"\n", 1)[0]
+        import xxhash
+        raw = bytearray(header.rsplit(b" ", 1)[0] + b" " + xxhash.xxh3_128_hexdigest(body).encode()
+                        + b"\n" + body)
+    path.write_bytes(bytes(raw))
+    assert planstate._read(str(path)) is None
+
+
+@pytest.mark.parametrize("field,value", [("dstats", "!!!"), ("fstats", "AAAA"), ("files", 7),
+                                         ("dirs", None), ("trees", 3)])
+def test_a_damaged_walk_is_none(field: str, value: Any) -> None:
+    walk = Walk(["/t"], [("/t", (1, 2, 3))], ["/t/a"], [(4, 5, 6, 7)], [])
+    doc = walk.to_json()
+    assert Walk.from_json(doc) == walk
+    doc[field] = value
+    assert Walk.from_json(doc) is None
