@@ -16,6 +16,9 @@ _enc: Callable[[str], str] = json.encoder.encode_basestring_ascii  # type: ignor
 
 
 class StoreView(Protocol):
+    def expect(self, count: int) -> None:
+        """A hint: about `count` keys are about to be asked for (a store may read them at once)."""
+
     def output_of(self, key: str) -> dict[str, str] | None:
         """Outputs ({"artifact", "image"} digests) of a valid store entry for this key, else None."""
 
@@ -28,6 +31,9 @@ class StoreView(Protocol):
 
 class EmptyStore:
     """Nothing built yet (planning without a store)."""
+
+    def expect(self, count: int) -> None:
+        pass
 
     def output_of(self, key: str) -> dict[str, str] | None:
         return None
@@ -135,9 +141,7 @@ def make_plan(
     outputs: dict[str, dict[str, str]] = {}
     actions: dict[str, str] = {}
     items = []
-    expect = getattr(store, "expect", None)  # an optional hint: many lookups follow
-    if expect is not None:
-        expect(len(order))
+    store.expect(len(order))
     for node in order:
         key, node_deps = keys[node], tuple(deps[node])
         out = store.output_of(key)

@@ -104,29 +104,20 @@ def restat(dirs: list[tuple[str, DirStat]], files: list[str]) -> dict[str, Stat]
     cost (no listing, sorting or classifying). None when a folder changed: scan again.
     (A second thread statting half of the files measured slower: GIL hand-offs per call.)"""
     lstat = os.lstat
+    stats: dict[str, Stat] = {}
     try:
         for path, known in dirs:
             st = lstat(path)
             if (st.st_mtime_ns, st.st_ino, st.st_mode) != known:
                 return None
-    except OSError:
-        return None
-    stats = _stat_all(files)
-    return None if stats is None else dict(zip(files, stats))
-
-
-def _stat_all(paths: list[str]) -> list[Stat] | None:
-    out: list[Stat] = []
-    lstat = os.lstat
-    try:
-        for path in paths:
+        for path in files:
             st = lstat(path)
             if st.st_mode & 0o170000 == 0o040000:
                 return None
-            out.append((st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode))
+            stats[path] = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode)
     except OSError:
         return None
-    return out
+    return stats
 
 
 def _walk(root: str, folder: str, out: TreeScan, owner: PackageDir | None) -> None:

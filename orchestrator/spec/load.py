@@ -77,11 +77,10 @@ class Prepared:
     is done on first use; values files are parsed only when something is rendered."""
 
     def __init__(self, trees: list[str], stats: dict[str, discover.Stat], scan: discover.TreeScan | None,
-                 walk: Walk, changed: set[str] | None, values_raw: list[tuple[str, bytes]],
+                 known: Walk | None, values_raw: list[tuple[str, bytes]],
                  values_digest: str, templates: list[tuple[str, str]], templates_digest: str) -> None:
-        self.trees, self.stats, self._scan, self.walk = trees, stats, scan, walk
-        # files whose stat data differ from the last walk's (None: not known, the trees were scanned)
-        self.changed = changed
+        # `known`: the last walk, when it still holds (then `scan` is None until asked for)
+        self.trees, self.stats, self._scan, self._known = trees, stats, scan, known
         self.values_raw, self.values_digest = values_raw, values_digest
         self.templates, self.templates_digest = templates, templates_digest  # (absolute path, text)
         self._values: dict[str, Any] | None = None
@@ -91,6 +90,19 @@ class Prepared:
         if self._scan is None:
             self._scan = discover.scan(self.trees)
         return self._scan
+
+    @property
+    def walk(self) -> Walk:
+        """This run's walk (to store for the next run); worked out only when it is stored."""
+        if self._known is not None:
+            return self._known.restatted(self.stats)
+        return Walk.of_scan(self.scan)
+
+    @property
+    def changed(self) -> set[str] | None:
+        """Files whose stat data differ from the last walk's; None when the trees were scanned
+        (not known). Only an incremental plan asks: the no-change path never pays for it."""
+        return None if self._known is None else self._known.changed(self.stats)
 
     @property
     def values(self) -> dict[str, Any]:
@@ -104,27 +116,26 @@ def prepare(trees: list[str], values_files: list[str], known: Walk | None = None
     else walking), read the values files and the shared templates."""
     roots = discover.roots(trees)
     stats = discover.restat(known.dirs, known.files) if known is not None and known.trees == roots else None
-    scan, changed = None, None
+    scan = None
     if stats is not None and known is not None:
-        walk = known.restatted(stats)
-        changed = known.changed(stats)
+        template_paths = known.templates
     else:
-        scan = discover.scan(roots)
-        stats = scan.stats
-        walk = Walk.of_scan(scan)
+        known, scan = None, discover.scan(roots)
+        stats, template_paths = scan.stats, scan.templates
     raws, values_digest = values_mod.read_values(values_files)
-    templates = [(p, read_text(p)) for p in walk.templates]
+    templates = [(p, read_text(p)) for p in template_paths]
     tdigest = xxhash.xxh3_128()
     for path, text in templates:
         tdigest.update(os.path.basename(path).encode() + b"\0" + text.encode() + b"\0")
-    return Prepared(roots, stats, scan, walk, changed, raws, values_digest, templates, tdigest.hexdigest())
+    return Prepared(roots, stats, scan, known, raws, values_digest, templates, tdigest.hexdigest())
 
 
 def walk_to_store(prep: Prepared, settled: Callable[[int], bool]) -> dict[str, Any] | None:
     """The walk, for the next run's `prepare`, unless a folder's mtime is too recent to trust."""
-    if not all(settled(st[0]) for _, st in prep.walk.dirs):
+    walk = prep.walk
+    if not all(settled(st[0]) for _, st in walk.dirs):
         return None
-    return prep.walk.to_json()
+    return walk.to_json()
 
 
 def signature(prep: Prepared, settled: Callable[[int], bool], *extra: str) -> str | None:
