@@ -18,7 +18,7 @@ import xxhash
 
 from cache.digest import is_digest
 from cache.errors import LockTimeout
-from cache.fsutil import flock_wait, open_locked_tmp
+from cache.fsutil import flock_wait, open_locked_tmp, reap_tmp
 
 
 class Pin:
@@ -101,19 +101,6 @@ def key_lock(directory: Path, key: str, timeout: float | None) -> Iterator[None]
 
 
 def reap_key_locks(directory: Path) -> int:
-    """Remove lock files nobody holds (holders re-check the inode, so this is race-free)."""
-    n = 0
-    for entry in os.scandir(directory):
-        try:
-            fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            os.unlink(entry.path)
-            n += 1
-        except (BlockingIOError, FileNotFoundError):
-            pass
-        finally:
-            os.close(fd)
-    return n
+    """Remove lock files nobody holds (holders re-check the inode, so this is race-free): the
+    same rule as for temp files of dead writers."""
+    return reap_tmp(directory)
