@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, cast
 
 from orchestrator import planning
-from orchestrator.keys import KeyInputs, input_key
-from orchestrator.plan import LazyJSON, StoreView, explanation, make_plan
+from orchestrator.keys import KeyInputs, chain_key
+from orchestrator.plan import Explanations, StoreView, make_plan, own_text
 from orchestrator.planning import (
     Planned,
     _context_files,
@@ -38,6 +38,7 @@ class _Stored:
     images: list[tuple[str, str, str | None]]
     order: list[str]
     keys: dict[str, str]
+    owns: dict[str, str]  # own digests (`keys.own_digest`)
     deps: dict[str, list[str]]
     kinds: dict[str, list[str]]  # per dependent, per dependency (as in deps): "kind,kind"
     specs: dict[str, str]
@@ -66,7 +67,7 @@ def _decode_result(result: dict[str, Any] | None) -> _Stored | None:
     try:
         order = _strs(result["order"])
         n = len(order)
-        lists = [result[k] for k in ("keys", "deps", "kinds", "specs", "shapes")]
+        lists = [result[k] for k in ("keys", "owns", "deps", "kinds", "specs", "shapes")]
         if any(not isinstance(v, list) or len(v) != n for v in lists):
             return None
         deps = dict(zip(order, map(_strs, result["deps"]), strict=True))
@@ -76,7 +77,8 @@ def _decode_result(result: dict[str, Any] | None) -> _Stored | None:
             signature=sig if isinstance(sig, str) else None, token=str(result["token"]),
             meta=_strs(result["meta"]),
             images=[(str(ref), str(tree), None if d is None else str(d)) for ref, tree, d in result["images"]],
-            order=order, keys=dict(zip(order, _strs(result["keys"]), strict=True)), deps=deps, kinds=kinds,
+            order=order, keys=dict(zip(order, _strs(result["keys"]), strict=True)),
+            owns=dict(zip(order, _strs(result["owns"]), strict=True)), deps=deps, kinds=kinds,
             specs=dict(zip(order, _strs(result["specs"]), strict=True)),
             shapes=dict(zip(order, _strs(result["shapes"]), strict=True)),
             special=set(_strs(result["special"])), warnings=_strs(result["warnings"]),
@@ -95,9 +97,9 @@ def _decode_result(result: dict[str, Any] | None) -> _Stored | None:
 def _from_result(stored: _Stored, store: StoreView, full: Callable[[], Planned],
                  texts: Mapping[str, str]) -> Planned:
     """The no-change fast path: the stored plan inputs, planned against the store as it is now.
-    `texts`: each package's explanation (a superset of its key inputs) as JSON, read on demand."""
-    explanations = LazyJSON(texts)
-    inputs = LazyJSON(texts, KeyInputs.from_json)
+    `texts`: each package's own explanation (`plan.own_text`), read on demand."""
+    explanations = Explanations(texts, stored.keys, stored.deps, stored.kinds, stored.owns)
+    inputs = explanations.inputs
     plan = make_plan(stored.order, stored.deps, inputs, stored.keys, stored.specs, explanations, store)
     return Planned(plan, _Deferred(lambda: full().packages), inputs, stored.keys, stored.order,
                    stored.deps, cast(dict, _Kinds(stored.deps, stored.kinds)),
@@ -195,7 +197,7 @@ def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, sto
             doc = json.loads(texts[node])
             files = _context_files(pdir, stats) if doc["spec"] else ()
             own[node] = (doc["spec"], files, doc["image"], doc["dir"], doc["values"], stored.specs[node])
-    keys = dict(stored.keys)
+    keys, owns = dict(stored.keys), dict(stored.owns)
     specs = dict(stored.specs)
     texts = dict(texts)
     moved: set[str] = set()
@@ -205,19 +207,15 @@ def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, sto
         if mine is None and not (moved and moved.intersection(deps[node])):
             continue
         dep_entries = tuple((k, d, keys[d]) for d, k in zip(deps[node], kinds[node]))
-        if mine is not None:
+        if mine is not None:  # its own inputs changed (else only a dependency's key did)
             spec, files, image, directory, values, spec_json = mine
-            specs[node] = spec_json
-        else:
-            doc = json.loads(texts[node])
-            spec, image, directory, values = doc["spec"], doc["image"], doc["dir"], doc["values"]
-            files = tuple(sorted((str(k), str(v)) for k, v in doc["files"].items()))
-        inp = KeyInputs(node, spec, files, image, dep_entries)
-        key = input_key(inp)
+            inp = KeyInputs(node, spec, files, image, dep_entries)
+            specs[node], owns[node] = spec_json, inp.own
+            texts[node] = own_text(inp, directory, values)
+        key = chain_key("input", owns[node], dep_entries)
         if key != keys[node]:
             moved.add(node)
         keys[node] = key
-        texts[node] = json.dumps(explanation(key, inp, directory, values))
     once: list[Planned] = []
 
     def full() -> Planned:
@@ -225,8 +223,8 @@ def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, sto
             once.append(planning._compute(prep, state, None, store, resolved_image)[0])
         return once[0]
 
-    explanations = LazyJSON(texts)
-    inputs = LazyJSON(texts, KeyInputs.from_json)
+    explanations = Explanations(texts, keys, deps, kinds, owns)
+    inputs = explanations.inputs
     order = stored.order
     plan = make_plan(order, deps, inputs, keys, specs, explanations, store)
     all_warnings = [w for ws in warnings for w in ws]
@@ -239,6 +237,7 @@ def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, sto
         "images": [[ref, tree, digest] for (ref, tree), digest in images.items()],
         "order": order,
         "keys": [keys[n] for n in order],
+        "owns": [owns[n] for n in order],
         "deps": [deps[n] for n in order],
         "kinds": [kinds[n] for n in order],
         "specs": [specs[n] for n in order],

@@ -127,6 +127,57 @@ def explanation(key: str, inputs: KeyInputs, directory: str, values: dict[str, A
     return {"key": key, "dir": directory, "values": values, **inputs.to_json()}
 
 
+def own_text(inputs: KeyInputs, directory: str, values: dict[str, Any]) -> str:
+    """The part of a package's explanation that is its own (no key, no dependencies), as JSON:
+    what a plan stores, so that re-keying a dependent never rewrites its explanation."""
+    return json.dumps({"dir": directory, "values": values, "id": inputs.id, "spec": inputs.spec,
+                       "files": dict(inputs.files), "image": inputs.image})
+
+
+class Explanations(Mapping[str, dict[str, Any]]):
+    """Explanations composed from stored own texts (`own_text`) and the plan's keys and edges,
+    decoded per package on first access. `inputs` gives the same as `KeyInputs`."""
+
+    def __init__(self, texts: Mapping[str, str], keys: Mapping[str, str], deps: Mapping[str, list[str]],
+                 kinds: Mapping[str, list[str]], owns: Mapping[str, str]) -> None:
+        self._texts, self._keys, self._deps, self._kinds, self._owns = texts, keys, deps, kinds, owns
+        self._done: dict[str, dict[str, Any]] = {}
+        self.inputs = _Inputs(self)
+
+    def __getitem__(self, node: str) -> dict[str, Any]:
+        doc = self._done.get(node)
+        if doc is None:
+            keys = self._keys
+            doc = json.loads(self._texts[node])
+            doc["key"] = keys[node]
+            doc["deps"] = {d: {"kinds": k, "key": keys[d]} for d, k in zip(self._deps[node], self._kinds[node])}
+            self._done[node] = doc
+        return doc
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+class _Inputs(Mapping[str, KeyInputs]):
+    def __init__(self, explanations: Explanations) -> None:
+        self._ex = explanations
+
+    def __getitem__(self, node: str) -> KeyInputs:
+        doc = self._ex[node]
+        files = tuple(sorted((str(k), str(v)) for k, v in doc["files"].items()))
+        deps = tuple((v["kinds"], d, v["key"]) for d, v in sorted(doc["deps"].items()))
+        return KeyInputs(node, str(doc["spec"]), files, str(doc["image"]), deps, self._ex._owns[node])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ex)
+
+    def __len__(self) -> int:
+        return len(self._ex)
+
+
 def make_plan(
     order: list[str],
     deps: Mapping[str, list[str]],

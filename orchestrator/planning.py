@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gc
 import importlib
-import json
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ import xxhash
 from orchestrator.errors import GraphError, Reason, UsageError
 from orchestrator.keys import KEY_SCHEMA, KeyInputs, input_key
 from orchestrator.model import Package
-from orchestrator.plan import EmptyStore, Plan, StoreView, explanation, make_plan
+from orchestrator.plan import EmptyStore, Plan, StoreView, explanation, make_plan, own_text
 from orchestrator.planstate import PlanState, config_id
 from orchestrator.spec import load as load_mod
 from orchestrator.spec.discover import PackageDir
@@ -115,20 +114,20 @@ def _plan(trees: list[str], values: list[str], cache_dir: str | None, targets: l
     if stored is not None and not all(resolved_image(ref, tree) == digest for ref, tree, digest in stored.images):
         stored = None
     if sig and stored is not None and stored.signature == sig:
-        once: list[Planned] = []
+        once: list[tuple[Planned, dict[str, Any], Mapping[str, str]]] = []
 
-        def full() -> Planned:
+        def computed() -> tuple[Planned, dict[str, Any], Mapping[str, str]]:
             if not once:
-                once.append(_compute(prep, state, targets, store, resolved_image)[0])
+                once.append(_compute(prep, state, targets, store, resolved_image))
             return once[0]
 
         def explanations() -> Mapping[str, str]:
             texts = state.get_explanations(stored.token)
             if texts is None or any(n not in texts for n in stored.order):  # damaged: recompute
-                return {n: json.dumps(full().plan.items[i].explanation) for i, n in enumerate(stored.order)}
+                return computed()[2]
             return texts
 
-        return _from_result(stored, store or EmptyStore(), full, _Deferred(explanations))
+        return _from_result(stored, store or EmptyStore(), lambda: computed()[0], _Deferred(explanations))
     if stored is not None and not targets and stored.meta == meta:
         inc = _incremental(prep, state, stored, store or EmptyStore(), resolved_image)
         if inc is not None:
@@ -137,10 +136,10 @@ def _plan(trees: list[str], values: list[str], cache_dir: str | None, targets: l
             state.put_result(sig, result, texts)
             state.save()
             return planned
-    planned, result = _compute(prep, state, targets, store, resolved_image)
+    planned, result, own_texts = _compute(prep, state, targets, store, resolved_image)
     result["meta"] = meta
     result["walk"] = load_mod.walk_to_store(prep, state.settled)
-    state.put_result(sig, result, _ExplainTexts(planned.plan))
+    state.put_result(sig, result, own_texts)
     state.save()
     return planned
 
@@ -167,7 +166,7 @@ def _context_files(pdir: PackageDir, stats: Mapping[str, Any]) -> tuple[tuple[st
 
 def _compute(prep: load_mod.Prepared, state: PlanState, targets: list[str] | None,
              store: StoreView | None, resolved_image: Callable[[str, str], str | None],
-             ) -> tuple[Planned, dict[str, Any]]:
+             ) -> tuple[Planned, dict[str, Any], Mapping[str, str]]:
     """The full path: packages from the load cache or rendered, graph, keys, plan."""
     # networkx takes ~0.2 s to import: done while the workers render, when there are workers
     loaded = load_mod.load(prep.scan.trees, [], cache=state, prepared=prep,
@@ -217,6 +216,7 @@ def _compute(prep: load_mod.Prepared, state: PlanState, targets: list[str] | Non
     state.save_dirs()  # every folder and context file has been looked at
     explanations = _Explanations(keys, inputs, graph.packages)
     plan = make_plan(order, deps, inputs, keys, specs, explanations, store or EmptyStore())
+    own_texts = _OwnTexts(inputs, graph.packages)
     planned = Planned(plan, graph.packages, inputs, keys, order, deps, kinds, contexts,
                       loaded.warnings, loaded.rendered)
     own = {p.id: p for p in loaded.packages}
@@ -231,6 +231,7 @@ def _compute(prep: load_mod.Prepared, state: PlanState, targets: list[str] | Non
         "images": [[ref, tree, digest] for (ref, tree), digest in images.items()],
         "order": order,
         "keys": [keys[n] for n in order],
+        "owns": [inputs[n].own for n in order],
         "deps": [deps[n] for n in order],
         "kinds": [[",".join(kinds[(d, n)]) for d in deps[n]] for n in order],
         "specs": [specs[n] for n in order],
@@ -238,7 +239,7 @@ def _compute(prep: load_mod.Prepared, state: PlanState, targets: list[str] | Non
         "special": special,
         "folders": folders,
     }
-    return planned, result
+    return planned, result, own_texts
 
 
 class _Explanations(Mapping[str, dict[str, Any]]):
@@ -258,20 +259,22 @@ class _Explanations(Mapping[str, dict[str, Any]]):
         return len(self._keys)
 
 
-class _ExplainTexts(Mapping[str, str]):
-    """Each package's explanation as JSON, encoded when the state is written (not all held)."""
+class _OwnTexts(Mapping[str, str]):
+    """Each package's own explanation text (`plan.own_text`), encoded when the state is written
+    (never all held)."""
 
-    def __init__(self, plan: Plan) -> None:
-        self._items = {item.id: item for item in plan.items}
+    def __init__(self, inputs: dict[str, KeyInputs], packages: Mapping[str, Package]) -> None:
+        self._inputs, self._packages = inputs, packages
 
     def __getitem__(self, node: str) -> str:
-        return json.dumps(self._items[node].explanation)
+        pkg = self._packages[node]
+        return own_text(self._inputs[node], pkg.directory, pkg.values_used)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
+        return iter(self._inputs)
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._inputs)
 
 
 class _Kinds(Mapping[tuple[str, str], tuple[str, ...]]):
