@@ -151,7 +151,7 @@ def build_graph(packages: list[Package]) -> PackageGraph:
 
 def _replaced(pkg: Package, provider: Package) -> Package:
     return dataclasses.replace(pkg, spec=provider.spec, tree=provider.tree, directory=provider.directory,
-                               rendered=provider.rendered, values_used=provider.values_used)
+                               rendered=provider.rendered, values_json=provider.values_json)
 
 
 def _find_cycle(graph: nx.DiGraph) -> list[str]:

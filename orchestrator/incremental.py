@@ -169,8 +169,8 @@ def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, sto
     texts = state.get_explanations(stored.token)
     if texts is None or any(n not in texts for n in stored.order):
         return None
-    # own inputs of the changed packages: (spec, files, image, directory, values, spec JSON)
-    own: dict[str, tuple[str, tuple[tuple[str, str], ...], str, str, dict[str, Any], str]] = {}
+    # own inputs of the changed packages: (spec, files, image, directory, values JSON, spec JSON)
+    own: dict[str, tuple[str, tuple[tuple[str, str], ...], str, str, str, str]] = {}
     warnings = [f[4] for f in folders]
     images = {(ref, tree): digest for ref, tree, digest in stored.images}
 
@@ -187,7 +187,7 @@ def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, sto
             if pkg.id in stored.special or pkg.provides or _shape(pkg) != stored.shapes.get(pkg.id):
                 return None
             files = _context_files(pdir, stats) if pkg.spec is not None else ()
-            own[pkg.id] = (pkg.rendered, files, image_ref(pkg, resolve), pkg.directory, pkg.values_used,
+            own[pkg.id] = (pkg.rendered, files, image_ref(pkg, resolve), pkg.directory, pkg.values_json,
                            pkg.spec.raw_json if pkg.spec else "{}")
         warnings[i] = warns
     for i, pdir in rehash:
@@ -196,7 +196,7 @@ def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, sto
                 return None
             doc = json.loads(texts[node])
             files = _context_files(pdir, stats) if doc["spec"] else ()
-            own[node] = (doc["spec"], files, doc["image"], doc["dir"], doc["values"], stored.specs[node])
+            own[node] = (doc["spec"], files, doc["image"], doc["dir"], json.dumps(doc["values"]), stored.specs[node])
     keys, owns = dict(stored.keys), dict(stored.owns)
     specs = dict(stored.specs)
     texts = dict(texts)

@@ -1,6 +1,8 @@
 """Plain data shared by every stage: frozen dataclasses, no IO, no third-party imports."""
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,7 +94,8 @@ class Package:
     """One package of a tree: runtime definition + rendered build spec + where it lives."""
 
     ref: PackageRef
-    definition: dict[str, Any]  # runtime keys (requires, provides, labels, …) as loaded
+    # runtime keys (requires, provides, labels, …) as loaded, JSON-encoded (see `definition`)
+    definition_json: str
     spec: BuildSpec | None  # None: no build.yaml (runtime-only package)
     tree: str  # absolute tree root this package was found in
     directory: str  # package folder relative to the tree root ('.'-free, '/'-separated)
@@ -102,13 +105,25 @@ class Package:
     runtime_requires: tuple[DepRef, ...] = ()
     hidden: bool = False
     finalize: dict[str, Any] | None = None
-    # Everything that went into rendering, for the key: canonical rendered spec text and used values.
+    # Everything that went into rendering, for the key: canonical rendered spec text and the
+    # values the templates can use (JSON). Data only passed through is kept as JSON text: a
+    # 10,000-package plan holds every package at once, and a dict costs ~5x its text.
     rendered: str = ""
-    values_used: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    values_json: str = field(default="{}", compare=False, hash=False)
 
     @property
     def id(self) -> str:
         return self.ref.id
+
+    @property
+    def definition(self) -> dict[str, Any]:
+        doc: dict[str, Any] = json.loads(self.definition_json)
+        return doc
+
+    @property
+    def values_used(self) -> dict[str, Any]:
+        doc: dict[str, Any] = json.loads(self.values_json)
+        return doc
 
 
 # ---------------------------------------------------------------- build inputs/outputs

@@ -127,11 +127,13 @@ def explanation(key: str, inputs: KeyInputs, directory: str, values: dict[str, A
     return {"key": key, "dir": directory, "values": values, **inputs.to_json()}
 
 
-def own_text(inputs: KeyInputs, directory: str, values: dict[str, Any]) -> str:
+def own_text(inputs: KeyInputs, directory: str, values_json: str) -> str:
     """The part of a package's explanation that is its own (no key, no dependencies), as JSON:
-    what a plan stores, so that re-keying a dependent never rewrites its explanation."""
-    return json.dumps({"dir": directory, "values": values, "id": inputs.id, "spec": inputs.spec,
-                       "files": dict(inputs.files), "image": inputs.image})
+    what a plan stores, so that re-keying a dependent never rewrites its explanation.
+    `values_json`: the values its templates can use, already encoded."""
+    return (f'{{"dir": {json.dumps(directory)}, "values": {values_json}, "id": {json.dumps(inputs.id)}, '
+            f'"spec": {json.dumps(inputs.spec)}, "files": {json.dumps(dict(inputs.files))}, '
+            f'"image": {json.dumps(inputs.image)}}}')
 
 
 class Explanations(Mapping[str, dict[str, Any]]):

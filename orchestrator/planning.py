@@ -268,7 +268,7 @@ class _OwnTexts(Mapping[str, str]):
 
     def __getitem__(self, node: str) -> str:
         pkg = self._packages[node]
-        return own_text(self._inputs[node], pkg.directory, pkg.values_used)
+        return own_text(self._inputs[node], pkg.directory, pkg.values_json)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._inputs)

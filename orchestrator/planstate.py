@@ -206,12 +206,17 @@ class PlanState:
             digest: str = hit[4]
             return digest
         digest = hash_file(path, st)
+        self.put_file(path, st, digest)
+        return digest
+
+    def put_file(self, path: str, st: Stat, digest: str) -> None:
+        """Remember a file's digest (worked out here or by a render worker) unless it is racy."""
+        self._used_files.add(path)
         if self.settled(st[1]):
             self.files[path] = [*st, digest]
         else:
             self.files.pop(path, None)
         self.dirty = True
-        return digest
 
     # -- whole-plan result (the no-change fast path, and the base of an incremental plan) ------
     def get_result(self, signature: str) -> dict[str, Any] | None:

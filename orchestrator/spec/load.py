@@ -36,6 +36,8 @@ def value_refs(text: str) -> set[str]:
 class LoadCache(Protocol):
     def get_dir(self, path: str, sig: list[Any]) -> dict[str, Any] | None: ...
     def put_dir(self, path: str, sig: list[Any], entry: str) -> None: ...
+    def file_digest(self, path: str, st: discover.Stat) -> str: ...
+    def put_file(self, path: str, st: discover.Stat, digest: str) -> None: ...
 
 
 @dataclass
@@ -170,8 +172,10 @@ def load(trees: list[str], values_files: list[str], cache: LoadCache | None = No
     fresh: Iterator[Fresh] = iter(())
     if misses:
         renderer = make_renderer(templates)
-        fresh = workers.render_all(misses, lambda pdir: _fresh(pdir, values, renderer, template_refs),
-                                   meanwhile)
+        digest = cache.file_digest if cache is not None else None
+        stats = scan.stats
+        fresh = workers.render_all(
+            misses, lambda pdir: _fresh(pdir, values, renderer, template_refs, stats, digest), meanwhile)
     try:
         _collect(loaded, sigs, entries, fresh, cache, template_refs)
     finally:
@@ -182,15 +186,26 @@ def load(trees: list[str], values_files: list[str], cache: LoadCache | None = No
     return loaded
 
 
-Fresh = tuple[str, list[Package], list[str]]  # a rendered folder: cache entry (JSON), packages, warnings
+# a rendered folder: cache entry (JSON), packages, warnings, digests of its build context's files
+Fresh = tuple[str, list[Package], list[str], list[tuple[str, str]]]
 
 
-def _fresh(pdir: discover.PackageDir, values: dict[str, Any], renderer: Any, template_refs: set[str]) -> Fresh:
-    """Render one folder into its cache entry and its packages (in a worker process, maybe).
-    Packages are built from the entry's JSON round trip, as a later load from the cache is."""
-    text = json.dumps(_render_dir(pdir, values, renderer), default=str)
-    pkgs, warnings = _folder_packages(pdir, json.loads(text), values, template_refs)
-    return text, pkgs, warnings
+def _fresh(pdir: discover.PackageDir, values: dict[str, Any], renderer: Any, template_refs: set[str],
+           stats: dict[str, discover.Stat] | None = None,
+           digest: Callable[[str, discover.Stat], str] | None = None) -> Fresh:
+    """Render one folder into its cache entry and its packages (in a worker process, maybe),
+    and digest its build context's files with `digest` (reading them is parallel work too).
+    Packages are built from the entry as a later load from the cache sees it: its JSON round
+    trip, which leaves plain YAML data (the usual case: `yamlload.load_plain`) unchanged."""
+    entry, plain = _render_dir(pdir, values, renderer)
+    text = json.dumps(entry, default=str)
+    pkgs, warnings = _folder_packages(pdir, entry if plain else json.loads(text), values, template_refs)
+    files = []
+    if digest is not None and stats is not None and pdir.build_file:
+        for rel in pdir.context:
+            path = os.path.join(pdir.path, rel)
+            files.append((path, digest(path, stats[path])))
+    return text, pkgs, warnings, files
 
 
 def _collect(loaded: Loaded, sigs: list[list[Any]], entries: list[dict[str, Any] | None],
@@ -202,10 +217,13 @@ def _collect(loaded: Loaded, sigs: list[list[Any]], entries: list[dict[str, Any]
         if done % 200 == 0 and loaded.rendered:
             progress.tick("loading package folders", done, total)
         if entry is None:
-            text, pkgs, warnings = next(fresh)
+            text, pkgs, warnings, files = next(fresh)
             loaded.rendered += 1
             if cache is not None:
                 cache.put_dir(pdir.path, sig, text)
+                stats = loaded.scan.stats
+                for path, digest in files:
+                    cache.put_file(path, stats[path], digest)
         else:
             pkgs, warnings = _folder_packages(pdir, entry, loaded.values, template_refs)
         ids = []
@@ -247,7 +265,7 @@ def render_folders(prep: Prepared, pdirs: list[discover.PackageDir],
     renderer = make_renderer(prep.templates) if pdirs else None
     out = []
     for pdir in pdirs:
-        _, pkgs, warnings = _fresh(pdir, prep.values, renderer, template_refs)
+        _, pkgs, warnings, _ = _fresh(pdir, prep.values, renderer, template_refs)
         ids = [p.id for p in pkgs]
         if len(set(ids)) != len(ids):
             dup = next(p for i, p in enumerate(pkgs) if p.id in ids[:i])
@@ -280,16 +298,18 @@ def racy_check(prep: Prepared, settled: Callable[[int], bool]) -> Callable[[int]
     return settled if stats and not settled(max(st[1] for st in stats.values())) else None
 
 
-def _render_dir(pdir: discover.PackageDir, values: dict[str, Any], renderer: Any) -> dict[str, Any]:
-    """Read, parse and render one package folder into a cache entry; its JSON round trip
-    (see `_fresh`) is what the cache holds and what loading uses."""
+def _render_dir(pdir: discover.PackageDir, values: dict[str, Any], renderer: Any) -> tuple[dict[str, Any], bool]:
+    """Read, parse and render one package folder into a cache entry, and whether all of it is
+    plain JSON data; its JSON round trip (see `_fresh`) is what the cache holds and loading uses."""
     from orchestrator.spec import yamlload
 
     warnings: list[str] = []
+    plain = True
     stanzas: list[tuple[str, dict[str, Any]]] = []
     for name in pdir.spec_files:
         path = os.path.join(pdir.path, name)
-        doc = yamlload.load(read_text(path), _shown(pdir, pdir.display(name)))
+        doc, ok = yamlload.load_plain(read_text(path), _shown(pdir, pdir.display(name)))
+        plain = plain and ok
         if name == "collection.yaml":
             if not isinstance(doc, dict) or not isinstance(doc.get("packages"), list):
                 raise SpecError("a collection needs a 'packages:' list", reason=Reason.INVALID_SPEC,
@@ -305,7 +325,11 @@ def _render_dir(pdir: discover.PackageDir, values: dict[str, Any], renderer: Any
     if pdir.finalize:
         fpath = os.path.join(pdir.path, "finalize.yaml")
         ftext = read_text(fpath)
-        finalize = {"template": ftext} if "{{" in ftext else yamlload.load(ftext, _shown(pdir, pdir.display("finalize.yaml")))
+        if "{{" in ftext:
+            finalize = {"template": ftext}
+        else:
+            finalize, ok = yamlload.load_plain(ftext, _shown(pdir, pdir.display("finalize.yaml")))
+            plain = plain and ok
     items = []
     shown = _shown(pdir, pdir.display(pdir.build_file)) if pdir.build_file else ""
     for source, stanza in stanzas:
@@ -313,13 +337,14 @@ def _render_dir(pdir: discover.PackageDir, values: dict[str, Any], renderer: Any
         doc = None
         if build_text is not None and build_path is not None:
             rendered = renderer.render(shown, build_text, values_mod.package_values(stanza, values))
-            doc = yamlload.load(rendered, shown)
+            doc, ok = yamlload.load_plain(rendered, shown)
+            plain = plain and ok
         # names stay relative to the tree: the entry is cached, the working directory may change
         items.append({"source": source, "stanza": stanza, "doc": doc,
                       "refs": sorted(value_refs(build_text or "")),
                       "build_file": pdir.display(pdir.build_file) if pdir.build_file else None,
                       "finalize": finalize})
-    return {"items": items, "warnings": warnings}
+    return {"items": items, "warnings": warnings}, plain
 
 
 def _shown(pdir: discover.PackageDir, rel: str) -> str:
@@ -355,7 +380,7 @@ def _package(pdir: discover.PackageDir, item: dict[str, Any], warnings: list[str
         conflicts = spec.conflicts or conflicts
     return Package(
         ref=ref,
-        definition=stanza,
+        definition_json=json.dumps(stanza, default=str),
         spec=spec,
         tree=pdir.tree,
         directory=pdir.rel,
@@ -366,5 +391,5 @@ def _package(pdir: discover.PackageDir, item: dict[str, Any], warnings: list[str
         hidden=bool(stanza.get("hidden")),
         finalize=item["finalize"],
         rendered=canonical,
-        values_used=used,
+        values_json=json.dumps(used, default=str),
     )

@@ -48,8 +48,17 @@ class _Loader(_Base):  # type: ignore[misc, valid-type]
         return tag
 
 
+_NATIVE = frozenset((str, int, float, bool, type(None)))  # scalars that JSON keeps as they are
+
+
 def load(text: str, path: str) -> Any:
     """Parse one YAML document; errors name `path` and the line."""
+    return load_plain(text, path)[0]
+
+
+def load_plain(text: str, path: str) -> tuple[Any, bool]:
+    """`load`, and whether the document is plain JSON data (string keys; strings, numbers,
+    booleans, nulls, lists, maps): then a JSON round trip would give it back unchanged."""
     if len(text) > MAX_BYTES:
         raise SpecError(
             f"file is {len(text)} bytes, over the {MAX_BYTES} byte limit for a spec",
@@ -57,13 +66,15 @@ def load(text: str, path: str) -> Any:
             file=path,
         )
     loader = _Loader(text)
+    loader.orch_plain = True  # cleared by `_construct` at the first value JSON would change
     try:
         node = loader.get_single_node()
         if node is None:
-            return None
+            return None, True
         if "*" in text and _ALIAS.search(text):  # aliases may exist: bound their expansion first
             _check_expansion(node, path)
-        return _construct(loader, node, 0, {}, path)
+        doc = _construct(loader, node, 0, {}, path)
+        return doc, loader.orch_plain
     except RecursionError:
         raise SpecError("YAML document nested too deeply", reason=Reason.INVALID_YAML, file=path) from None
     except yaml.MarkedYAMLError as exc:
@@ -89,7 +100,10 @@ def _construct(loader: Any, node: yaml.Node, depth: int, memo: dict[int, Any], p
         if node.tag == _STR:
             return node.value
         constructor = loader.yaml_constructors.get(node.tag)
-        return constructor(loader, node) if constructor is not None else loader.construct_object(node, True)
+        value = constructor(loader, node) if constructor is not None else loader.construct_object(node, True)
+        if value.__class__ not in _NATIVE:
+            loader.orch_plain = False
+        return value
     if depth > MAX_DEPTH:
         raise SpecError("YAML document nested too deeply", reason=Reason.INVALID_YAML, file=path,
                         line=node.start_mark.line + 1)
@@ -108,6 +122,8 @@ def _construct(loader: Any, node: yaml.Node, depth: int, memo: dict[int, Any], p
         memo[nid] = mapping
         for key_node, value_node in node.value:
             key = _construct(loader, key_node, depth + 1, memo, path)
+            if key.__class__ is not str:
+                loader.orch_plain = False
             try:
                 hash(key)
             except TypeError:
@@ -116,6 +132,7 @@ def _construct(loader: Any, node: yaml.Node, depth: int, memo: dict[int, Any], p
                     key_node.start_mark) from None
             mapping[key] = _construct(loader, value_node, depth + 1, memo, path)
         return mapping
+    loader.orch_plain = False  # another tag (!!set, !!omap, …): not plain JSON data
     return loader.construct_object(node, True)
 
 

@@ -338,3 +338,25 @@ def test_incremental_plan_equals_a_fresh_plan(setup: tuple[Path, Path, Path], tm
         assert incremental.inputs[node] == fresh.inputs[node]
     again = compute(tree, values, cache)  # and the stored result is the fast path's again
     assert again.rendered == 0 and doc(again) == doc(fresh)
+
+
+def test_non_plain_yaml_loads_the_same_fresh_and_cached(tmp_path: Path) -> None:
+    """Dates, integer keys and sets are not JSON data: a freshly rendered folder gives the
+    packages a load from the state gives (their JSON round trip), not the raw YAML values."""
+    files = pkg_files("packages/a", "a", build="image: alpine\nsteps:\n- echo 2020-01-01\n")
+    files["packages/a/definition.yaml"] += "labels: {released: 2020-01-01, 1: one}\n"
+    write(tmp_path / "src", {**files, "values.yaml": "x: 1\n"})
+    age(tmp_path / "src")
+    tree, values = tmp_path / "src" / "packages", tmp_path / "src" / "values.yaml"
+    assert yamlload.load_plain("a: 2020-01-01", "x") == ({"a": __import__("datetime").date(2020, 1, 1)}, False)
+    assert yamlload.load_plain("a: [1, 2.5, null, yes, b]", "x")[1] is True
+    cold = compute(tree, values, tmp_path / "cache")
+    assert cold.rendered == 1
+    assert cold.packages["c/a@1.0"].definition["labels"] == {"released": "2020-01-01", "1": "one"}
+    state = planstate.PlanState(str(tmp_path / "cache"), planstate.config_id([str(tree)], [str(values)]))
+    state.result  # noqa: B018 - read it; then make the next plan take the load-cache path
+    os.unlink(state.result_path)  # type: ignore[arg-type]
+    warm = compute(tree, values, tmp_path / "cache")
+    assert warm.rendered == 0
+    assert warm.packages["c/a@1.0"] == cold.packages["c/a@1.0"]
+    assert doc(warm) == doc(cold)
