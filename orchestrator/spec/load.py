@@ -62,14 +62,30 @@ def display(path: str) -> str:
 
 
 def read_text(path: str) -> str:
+    """A spec or template file's text (UTF-8, universal newlines; over MAX_BYTES: an error).
+    Through the file descriptor: a text-mode file object costs more than reading a small file."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read(MAX_BYTES + 1)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            chunks = [os.read(fd, 1 << 16)]
+            size = len(chunks[0])
+            while chunks[-1] and size <= MAX_BYTES:
+                chunks.append(os.read(fd, min(1 << 20, MAX_BYTES + 1 - size) or 1))
+                size += len(chunks[-1])
+        finally:
+            os.close(fd)
+        if size > MAX_BYTES:
+            raise SpecError(f"file is over the {MAX_BYTES} byte limit for a spec", reason=Reason.INVALID_YAML,
+                            file=display(path), hint="split it, or move data out of the spec")
+        text = b"".join(chunks).decode("utf-8")
     except OSError as exc:
         raise SpecError(f"cannot read: {exc.strerror}", reason=Reason.MISSING_FILE,
                         file=display(path)) from None
     except UnicodeDecodeError:
         raise SpecError("not UTF-8 text", reason=Reason.INVALID_SPEC, file=display(path)) from None
+    if "\r" in text:  # what text mode's universal newlines did
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
 
 
 class Prepared:

@@ -8,6 +8,7 @@ hundred bytes that expand to gigabytes once anything walks it).
 """
 from __future__ import annotations
 
+import operator
 import re
 from typing import Any
 
@@ -28,24 +29,30 @@ MAX_DEPTH = 200
 # such as `/usr/share/.*` do not match. False positives only cost the (linear) check.
 _ALIAS = re.compile(r"(?:^|[\s\[{,:])\*[^\s,\]}]")
 _STR, _SEQ, _MAP = "tag:yaml.org,2002:str", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"
-# Implicit tag of a plain/quoted scalar: a pure function of its text, asked for every scalar
-# ("name", "version", "true", …) by the composer; remembered here, up to a bound.
-_RESOLVED: dict[tuple[str, Any], str] = {}
 
 
 class _Loader(_Base):  # type: ignore[misc, valid-type]
+    """PyYAML's C loader with its per-node Python hooks made cheap (the C composer calls them for
+    every node: most of a spec's parse time). Path resolvers are never registered, so the
+    descend/ascend hooks have nothing to do; a plain scalar's implicit tag depends only on its
+    text, through the regexes registered for its first character (PyYAML's own rule)."""
+
+    descend_resolver = staticmethod(operator.is_)  # (parent, index) -> ignored
+    ascend_resolver = staticmethod(tuple)  # () -> ignored
+
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-        if kind is not ScalarNode:
-            return super().resolve(kind, value, implicit)
-        if len(value) > 40:  # long texts (steps, scripts) seldom repeat: not worth remembering
-            return super().resolve(kind, value, implicit)
-        key = (value, implicit)
-        tag = _RESOLVED.get(key)
-        if tag is None:
-            tag = super().resolve(kind, value, implicit)
-            if len(_RESOLVED) < 50_000:
-                _RESOLVED[key] = tag
-        return tag
+        if kind is ScalarNode:
+            if implicit[0]:  # plain: the first registered pattern that matches, else a string
+                for tag, regexp in _BY_FIRST.get(value[:1], ()):
+                    if regexp.match(value):
+                        return tag
+            return _STR
+        return _SEQ if kind is SequenceNode else _MAP
+
+
+assert not _Base.yaml_path_resolvers and None not in _Base.yaml_implicit_resolvers
+_BY_FIRST: dict[str, tuple[tuple[str, Any], ...]] = {
+    first: tuple(pairs) for first, pairs in _Base.yaml_implicit_resolvers.items()}
 
 
 _NATIVE = frozenset((str, int, float, bool, type(None)))  # scalars that JSON keeps as they are

@@ -291,6 +291,16 @@ def test_not_utf8(tmp_path: Path) -> None:
     assert_one_error(run_plan(tmp_path), "bad/definition.yaml")
 
 
+@pytest.mark.parametrize("char", ["x", "é"])  # bytes, not characters, count
+def test_oversized_spec(tmp_path: Path, char: str) -> None:
+    base_tree(tmp_path)
+    write(tmp_path, pkg_files("packages/big", "big", build=GOOD))
+    with open(tmp_path / "packages/big/build.yaml", "a", encoding="utf-8") as fh:
+        fh.write("# " + char * (4_200_000 if char == "é" else 8_400_000) + "\n")
+    line = assert_one_error(run_plan(tmp_path), "big/build.yaml")
+    assert "byte limit" in line
+
+
 def test_unknown_target(tmp_path: Path) -> None:
     base_tree(tmp_path)
     assert_one_error(run_plan(tmp_path, "c/ghost"), "c/ghost")
