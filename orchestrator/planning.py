@@ -103,6 +103,14 @@ def compute(
 def _plan(trees: list[str], values: list[str], cache_dir: str | None, targets: list[str] | None,
           store: StoreView | None, resolved_image: Callable[[str, str], str | None]) -> Planned:
     state = PlanState(cache_dir, config_id(trees, values))
+    try:
+        return _plan_with(state, trees, values, targets, store, resolved_image)
+    finally:
+        state.close()  # a failed plan leaves no half-written state file behind
+
+
+def _plan_with(state: PlanState, trees: list[str], values: list[str], targets: list[str] | None,
+               store: StoreView | None, resolved_image: Callable[[str, str], str | None]) -> Planned:
     last_walk = Walk.from_json(state.result.get("walk")) if state.result is not None else None
     prep = load_mod.prepare(trees, values, last_walk)
     # the working directory too: stored warnings name files relative to it

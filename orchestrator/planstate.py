@@ -1,7 +1,8 @@
 """The warm planner's memory, per (trees, values files) configuration under `<cache>/plan/`:
 
 * `<config>.dirs`: per package folder, the rendered result; per context file, its digest —
-  each trusted only while the files' stat data is unchanged. Read only when something changed.
+  each trusted only while the files' stat data is unchanged. Read only when something changed;
+  written as folders are rendered (a line each), never held whole.
 * `<config>.result`: the last whole plan, the signature of everything it read (the no-change
   fast path) and the last walk of the trees (`orchestrator.spec.walk`); `<config>.explain`:
   what went into each of its keys, read only when a plan or a build needs it.
@@ -40,16 +41,27 @@ def config_id(trees: list[str], values: list[str]) -> str:
     return xxhash.xxh3_64_hexdigest("\0".join(parts).encode())
 
 
-def _read(path: str | None) -> Any:
-    """The body of a state file, or None when it is missing, from another version, or damaged."""
+def _body(path: str | None) -> bytes | None:
+    """The body of a state file whose header matches (this version, the body's digest)."""
     if not path:
         return None
     try:
         with open(path, "rb") as fh:
             header, _, body = fh.read().partition(b"\n")
         name, _, digest = header.decode("ascii").rpartition(" ")
-        if name != _HEADER or digest != xxhash.xxh3_128_hexdigest(body):
-            return None
+    except (OSError, UnicodeDecodeError):
+        return None
+    if name != _HEADER or digest != xxhash.xxh3_128_hexdigest(body):
+        return None
+    return body
+
+
+def _read(path: str | None) -> Any:
+    """The document of a state file, or None when it is missing, from another version, or damaged."""
+    body = _body(path)
+    if body is None:
+        return None
+    try:
         first, _, rest = body.partition(b"\n")
         doc = json.loads(first)
         if isinstance(doc, dict) and "_lines" in doc:  # see `_write`
@@ -71,33 +83,71 @@ def _write(path: str, doc: Any, lines: str | None = None) -> None:
     produced as they are written when it is lazy), is stored after the document, a line each,
     and read back with a split instead of a JSON decode (for 10,000 rendered specs that is most
     of reading the file)."""
-    import tempfile
-
     tail: Collection[str] = ()
     if lines is not None:
         tail = doc[lines]
         doc = {**doc, "_lines": [lines, len(tail)]}
         del doc[lines]
-
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".state-")
+    writer = _Writer(path)
     try:
-        h = xxhash.xxh3_128()
-        with os.fdopen(fd, "wb") as fh:
-            placeholder = f"{_HEADER} {'0' * 32}\n".encode("ascii")
-            fh.write(placeholder)
-            for part in itertools.chain(_parts(doc, 2), _tail(tail)):
-                raw = part.encode()
-                h.update(raw)
-                fh.write(raw)
-            fh.seek(0)
-            header = f"{_HEADER} {h.hexdigest()}\n".encode("ascii")
-            assert len(header) == len(placeholder)
-            fh.write(header)
-        os.replace(tmp, path)
+        for part in itertools.chain(_parts(doc, 2), _tail(tail)):
+            writer.write(part)
     except BaseException:
-        os.unlink(tmp)
+        writer.abort()
         raise
+    writer.commit()
+
+
+class _Writer:
+    """A state file written as it is produced: a placeholder header, the body hashed as it goes
+    (buffered here and written with os.write: a forked render worker inherits this object and
+    never writes it), then the header with the body's digest, and an atomic rename."""
+
+    def __init__(self, path: str) -> None:
+        import tempfile
+
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        self.path = path
+        self._fd, self._tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".state-")
+        self._hash = xxhash.xxh3_128()
+        self._buf: list[bytes] = [f"{_HEADER} {'0' * 32}\n".encode("ascii")]
+        self._size = 0
+
+    def write(self, text: str) -> None:
+        raw = text.encode()
+        self._hash.update(raw)
+        self._buf.append(raw)
+        self._size += len(raw)
+        if self._size > 1 << 20:
+            self._flush()
+
+    def _flush(self) -> None:
+        data = b"".join(self._buf)
+        self._buf, self._size = [], 0
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view):]
+
+    def commit(self) -> None:
+        try:
+            self._flush()
+            header = f"{_HEADER} {self._hash.hexdigest()}\n".encode("ascii")
+            os.pwrite(self._fd, header, 0)
+            os.close(self._fd)
+            self._fd = -1
+            os.replace(self._tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        try:
+            os.unlink(self._tmp)
+        except FileNotFoundError:
+            pass
 
 
 def _tail(lines: Iterable[str]) -> Iterator[str]:
@@ -138,7 +188,9 @@ class PlanState:
         self.result_path = f"{base}.result" if base else None
         self.explain_path = f"{base}.explain" if base else None
         self._explain: Mapping[str, str] | None = None
-        self._dirs: dict[str, Any] | None = None  # read on first use
+        self._dirs: dict[str, tuple[str, str]] | None = None  # read on first use
+        self._dirs_out: _Writer | None = None  # the next dirs file, written as entries come
+        self._kept: set[str] = set()
         self._files: dict[str, Any] = {}
         self._result: dict[str, Any] | None = None
         self._result_read = False
@@ -149,12 +201,10 @@ class PlanState:
         self._used_files: set[str] = set()
 
     @property
-    def dirs(self) -> dict[str, Any]:
+    def dirs(self) -> dict[str, tuple[str, str]]:
+        """The last run's folder entries: path -> (head, entry) texts (see `_dir_line`)."""
         if self._dirs is None:
-            doc = _read(self.dirs_path)
-            self._dirs = {}
-            if isinstance(doc, dict) and isinstance(doc.get("dirs"), dict) and isinstance(doc.get("files"), dict):
-                self._dirs, self._files = doc["dirs"], doc["files"]
+            self._dirs, self._files = _read_dirs(self.dirs_path)
         return self._dirs
 
     @property
@@ -176,25 +226,37 @@ class PlanState:
 
     # -- LoadCache -------------------------------------------------------------------------
     def get_dir(self, path: str, sig: list[Any]) -> dict[str, Any] | None:
+        """A folder's stored entry when its files' stat data (`sig`) are unchanged; kept for
+        the next run (streamed into the new state file at once)."""
         self._used_dirs.add(path)
         hit = self.dirs.get(path)
-        if not isinstance(hit, list) or len(hit) != 2 or hit[0] != sig or not isinstance(hit[1], str):
+        if hit is None or hit[0] != _dir_head(path, sig):
             return None
         try:
             entry = json.loads(hit[1])
         except ValueError:
             return None
-        return entry if isinstance(entry, dict) else None
+        if not isinstance(entry, dict):
+            return None
+        self._keep(path, hit[0], hit[1])
+        return entry
 
     def put_dir(self, path: str, sig: list[Any], entry: str) -> None:
         """Remember a rendered folder (its entry as JSON text: stored, and read back, as a
-        string), unless one of its files is racy (`sig[-1]`: [name, *stat])."""
+        string), unless one of its files is racy (`sig[-1]`: [name, *stat]). Written to the
+        new state file at once, never held: a large tree's entries are tens of MB."""
         self._used_dirs.add(path)
-        if all(self.settled(st[2]) for st in sig[-1] if len(st) > 2):
-            self.dirs[path] = [sig, entry]
-        else:
-            self.dirs.pop(path, None)
         self.dirty = True
+        if all(self.settled(st[2]) for st in sig[-1] if len(st) > 2):
+            self._keep(path, _dir_head(path, sig), entry)
+
+    def _keep(self, path: str, head: str, entry: str) -> None:
+        if not self.dirs_path or path in self._kept:
+            return
+        if self._dirs_out is None:
+            self._dirs_out = _Writer(self.dirs_path)
+        self._dirs_out.write(f"D{head}\t{entry}\n")
+        self._kept.add(path)
 
     # -- context file digests ----------------------------------------------------------------
     def file_digest(self, path: str, st: Stat) -> str:
@@ -247,14 +309,25 @@ class PlanState:
         return dict(zip(map(str, ids), texts))
 
     def save_dirs(self) -> None:
-        """Write the folders' and files' records now and let go of them (tens of MB for a large
-        tree, not needed by the rest of a plan; read again if anything asks)."""
+        """Finish the folders' and files' records and let go of them (tens of MB for a large
+        tree, not needed by the rest of a plan; read again if anything asks). Unchanged (no
+        folder rendered, no file hashed): the last file stays."""
+        out, self._dirs_out, self._kept = self._dirs_out, None, set()
         if self.dirs_path and self.dirty:
-            dirs = {k: v for k, v in self.dirs.items() if k in self._used_dirs}
             files = {k: v for k, v in self.files.items() if k in self._used_files}
-            _write(self.dirs_path, {"dirs": dirs, "files": files})
+            out = out or _Writer(self.dirs_path)
+            out.write("F" + json.dumps(files, separators=(",", ":")))
+            out.commit()
             self.dirty = False
             self._dirs, self._files = None, {}
+        elif out is not None:
+            out.abort()
+
+    def close(self) -> None:
+        """Drop a state file left half-written by a plan that failed."""
+        if self._dirs_out is not None:
+            self._dirs_out.abort()
+            self._dirs_out = None
 
     def save(self) -> None:
         """Atomic rewrites; entries not used by this run are dropped so the state never grows."""
@@ -266,6 +339,33 @@ class PlanState:
                                        "texts": _Lazy(ids, self._explain)}, lines="texts")
             _write(self.result_path, self._result, lines="specs")
             self.result_dirty = False
+
+
+def _dir_head(path: str, sig: list[Any]) -> str:
+    return json.dumps([path, sig], separators=(",", ":"))
+
+
+def _read_dirs(path: str | None) -> tuple[dict[str, tuple[str, str]], dict[str, Any]]:
+    """A dirs file: a line per folder, `D` + head (JSON [path, stat signature]) + tab + entry
+    (JSON text, never decoded here), then one `F` line: the files' records. ({}, {}) when
+    missing or damaged."""
+    body = _body(path)
+    if body is None:
+        return {}, {}
+    try:
+        *lines, last = body.decode().split("\n")
+        if not last.startswith("F"):
+            return {}, {}
+        files = json.loads(last[1:])
+        dirs: dict[str, tuple[str, str]] = {}
+        for line in lines:
+            head, tab, entry = line.partition("\t")
+            if not head.startswith("D") or not tab:
+                return {}, {}
+            dirs[str(json.loads(head[1:])[0])] = (head[1:], entry)
+    except (ValueError, TypeError, IndexError, UnicodeDecodeError):
+        return {}, {}
+    return (dirs, files) if isinstance(files, dict) else ({}, {})
 
 
 class _Lazy(Collection[str]):

@@ -63,3 +63,28 @@ def test_a_damaged_walk_is_none(field: str, value: Any) -> None:
     assert Walk.from_json(doc) == walk
     doc[field] = value
     assert Walk.from_json(doc) is None
+
+
+def test_dirs_stream_and_read_back(tmp_path: Path) -> None:
+    """Folder entries go to the next dirs file as they come (hits carried over, racy ones not),
+    the files' records last; a damaged or half-written file reads as nothing."""
+    old = 1_000_000_000  # an mtime long settled
+    sig = ["s", [["definition.yaml", 1, old, 3, 4]]]
+    state = planstate.PlanState(str(tmp_path), "cfg")
+    state.put_dir("/t/a", sig, '{"items": [], "warnings": ["tab\\there"]}')
+    state.put_dir("/t/racy", ["s", [["definition.yaml", 1, state.started_ns, 3, 4]]], "{}")
+    state.put_file("/t/a/f", (1, old, 3, 4), "-:d")
+    state.save_dirs()
+    again = planstate.PlanState(str(tmp_path), "cfg")
+    assert again.get_dir("/t/a", sig) == {"items": [], "warnings": ["tab\there"]}
+    assert again.get_dir("/t/a", ["other"]) is None and again.get_dir("/t/racy", sig) is None
+    assert again.files == {"/t/a/f": [1, old, 3, 4, "-:d"]}
+    again.save_dirs()  # nothing rendered or hashed: the file stays as it is
+    path = Path(again.dirs_path or "")
+    raw = path.read_bytes()
+    path.write_bytes(raw[:-3])
+    assert planstate.PlanState(str(tmp_path), "cfg").get_dir("/t/a", sig) is None
+    failed = planstate.PlanState(str(tmp_path), "cfg2")
+    failed.put_dir("/t/a", sig, "{}")
+    failed.close()  # a plan that failed: no temporary file is left
+    assert sorted(p.name for p in (tmp_path / "plan").iterdir()) == ["cfg.dirs"]
