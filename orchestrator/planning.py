@@ -5,7 +5,6 @@ when a few folders changed (`orchestrator.incremental`), else load → graph →
 from __future__ import annotations
 
 import gc
-import importlib
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -176,9 +175,9 @@ def _compute(prep: load_mod.Prepared, state: PlanState, targets: list[str] | Non
              store: StoreView | None, resolved_image: Callable[[str, str], str | None],
              ) -> tuple[Planned, dict[str, Any], Mapping[str, str]]:
     """The full path: packages from the load cache or rendered, graph, keys, plan."""
-    # networkx takes ~0.2 s to import: done while the workers render, when there are workers
-    loaded = load_mod.load(prep.scan.trees, [], cache=state, prepared=prep,
-                           meanwhile=lambda: importlib.import_module("orchestrator.graph"))
+    # networkx (~0.2 s, ~17 MB of modules) is imported once the render workers are gone: while
+    # they run, its memory would add to theirs
+    loaded = load_mod.load(prep.scan.trees, [], cache=state, prepared=prep)
     from orchestrator.graph import build_graph
 
     images: dict[tuple[str, str], str | None] = {}

@@ -170,9 +170,9 @@ def signature(prep: Prepared, settled: Callable[[int], bool], *extra: str) -> st
 
 
 def load(trees: list[str], values_files: list[str], cache: LoadCache | None = None,
-         prepared: Prepared | None = None, meanwhile: Callable[[], object] = lambda: None) -> Loaded:
+         prepared: Prepared | None = None) -> Loaded:
     """Packages of every folder: from `cache` where its files are unchanged, else rendered (in
-    worker processes for many folders; `meanwhile` runs while they start)."""
+    worker processes for many folders)."""
     prep = prepared or prepare(trees, values_files)
     _ROOTS.clear()  # the working directory may have changed since the last load
     scan, values, values_digest, templates = prep.scan, prep.values, prep.values_digest, prep.templates
@@ -189,9 +189,8 @@ def load(trees: list[str], values_files: list[str], cache: LoadCache | None = No
     if misses:
         renderer = make_renderer(templates)
         digest = cache.file_digest if cache is not None else None
-        stats = scan.stats
         fresh = workers.render_all(
-            misses, lambda pdir: _fresh(pdir, values, renderer, template_refs, stats, digest), meanwhile)
+            misses, lambda pdir: _fresh(pdir, values, renderer, template_refs, digest))
     try:
         _collect(loaded, sigs, entries, fresh, cache, template_refs)
     finally:
@@ -207,7 +206,6 @@ Fresh = tuple[str, list[Package], list[str], list[tuple[str, str]]]
 
 
 def _fresh(pdir: discover.PackageDir, values: dict[str, Any], renderer: Any, template_refs: set[str],
-           stats: dict[str, discover.Stat] | None = None,
            digest: Callable[[str, discover.Stat], str] | None = None) -> Fresh:
     """Render one folder into its cache entry and its packages (in a worker process, maybe),
     and digest its build context's files with `digest` (reading them is parallel work too).
@@ -217,10 +215,11 @@ def _fresh(pdir: discover.PackageDir, values: dict[str, Any], renderer: Any, tem
     text = json.dumps(entry, default=str)
     pkgs, warnings = _folder_packages(pdir, entry if plain else json.loads(text), values, template_refs)
     files = []
-    if digest is not None and stats is not None and pdir.build_file:
+    if digest is not None and pdir.build_file:
+        stats = dict(pdir.ctx_stats)  # the folder's own record of its files' stat data
         for rel in pdir.context:
             path = os.path.join(pdir.path, rel)
-            files.append((path, digest(path, stats[path])))
+            files.append((path, digest(path, stats[rel])))
     return text, pkgs, warnings, files
 
 

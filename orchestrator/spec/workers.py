@@ -27,8 +27,8 @@ MIN_PARALLEL = 32  # folders: below this, starting workers costs more than it sa
 # a real tree costs ~10 ms to render: compiling its templates dominates)
 T = TypeVar("T")
 
-# The work of this load, set in the parent just before the fork (workers inherit it).
-_JOB: tuple[list[Any], Callable[[Any], Any]] | None = None
+# The function of this load, set in the parent just before the fork (workers inherit it).
+_JOB: Callable[[Any], Any] | None = None
 
 
 def jobs() -> int:
@@ -41,30 +41,28 @@ def jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def render_all(folders: list[Any], render_one: Callable[[Any], T],
-               meanwhile: Callable[[], object] = lambda: None) -> Iterator[T]:
+def render_all(folders: list[Any], render_one: Callable[[Any], T]) -> Iterator[T]:
     """`render_one(folder)` for every folder, in order; in worker processes when it pays (the
-    results then come back through multiprocessing's pipe: plain data of our own children).
-    `meanwhile` is called once, while the workers start on the first folders (the parent would
-    only wait): work the caller needs next, such as an import."""
+    results then come back through multiprocessing's pipe: plain data of our own children)."""
     n = jobs()
     if n < 2 or len(folders) < MIN_PARALLEL or threading.active_count() > 1 or not hasattr(os, "fork"):
         for folder in folders:
             yield render_one(folder)
-        meanwhile()
         return
     import multiprocessing  # only here: a warm plan does not pay for importing it
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
     global _JOB
-    _JOB = (folders, render_one)
+    _JOB = render_one
     step = max(8, len(folders) // (n * 16))  # small tasks: even load, early first results
-    tasks = [(i, min(i + step, len(folders))) for i in range(0, len(folders), step)]
+    # The folders travel with their tasks (pickled: a few KB each) instead of being read from the
+    # parent's memory: touching inherited objects (refcounts) copies their pages into every
+    # worker, and the scan's objects are spread over all of them.
+    tasks = [folders[i:i + step] for i in range(0, len(folders), step)]
     pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork"), initializer=_quiet)
     try:
         results = pool.map(_render_range, tasks)
-        meanwhile()
         for batch in results:
             for kind, payload in batch:
                 if kind == "error":
@@ -85,13 +83,13 @@ def _quiet() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _render_range(task: tuple[int, int]) -> list[tuple[str, Any]]:
+def _render_range(task: list[Any]) -> list[tuple[str, Any]]:
     assert _JOB is not None
-    folders, render_one = _JOB
+    render_one = _JOB
     out: list[tuple[str, Any]] = []
-    for i in range(*task):
+    for folder in task:
         try:
-            out.append(("done", render_one(folders[i])))
+            out.append(("done", render_one(folder)))
         except errors.OrchError as exc:
             out.append(("error", (type(exc).__name__, exc.message, exc.reason.value, exc.file,
                                   exc.line, exc.hint)))
