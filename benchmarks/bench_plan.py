@@ -119,6 +119,12 @@ def orch_plan(tree: Path, values: Path, cache: Path, profile: str | None = None)
     return sample
 
 
+def fresh(cache: Path) -> Path:
+    """An empty cache dir (with --keep, the last run's would make a cold plan warm)."""
+    shutil.rmtree(cache, ignore_errors=True)
+    return cache
+
+
 def backdate(root: Path, seconds: float = 3600) -> None:
     when = time.time() - seconds
     for dirpath, _, files in os.walk(root):
@@ -190,7 +196,7 @@ def bench(work: Path, args: argparse.Namespace) -> int:
 
     colds = []
     for i in range(args.repeat):
-        colds.append(orch_plan(tree, values, work / f"cold-cache-{i}"))
+        colds.append(orch_plan(tree, values, fresh(work / f"cold-cache-{i}")))
     cache = work / "cold-cache-0"
     rows.append(("cold plan", best(colds), 2.0, "x"))
     warms = [orch_plan(tree, values, cache) for _ in range(args.repeat)]
@@ -201,7 +207,7 @@ def bench(work: Path, args: argparse.Namespace) -> int:
         edits.append(orch_plan(tree, values, cache))
     rows.append(("plan after editing one build.yaml", best(edits), 0.3, "x"))
     if args.profile:
-        orch_plan(tree, values, work / "prof-cache", prof("cold"))
+        orch_plan(tree, values, fresh(work / "prof-cache"), prof("cold"))
         orch_plan(tree, values, work / "prof-cache", prof("warm"))
         edit_one(tree, 99)
         orch_plan(tree, values, work / "prof-cache", prof("edit"))
@@ -213,7 +219,8 @@ def bench(work: Path, args: argparse.Namespace) -> int:
     if (corpus / "cos-toolkit").is_dir():
         cos_tree = corpus / "cos-toolkit" / "packages"
         cos_values = corpus / "cos-toolkit" / "values" / "green-x86_64.yaml"
-        cos_cold = best([orch_plan(cos_tree, cos_values, work / f"cos-cache-{i}") for i in range(args.repeat)])
+        cos_cold = best([orch_plan(cos_tree, cos_values, fresh(work / f"cos-cache-{i}"))
+                         for i in range(args.repeat)])
         cos_warm = best([orch_plan(cos_tree, cos_values, work / "cos-cache-0") for _ in range(args.repeat)])
         cos_rows = [("cOS green-x86_64 cold", cos_cold), ("cOS green-x86_64 warm", cos_warm)]
 

@@ -194,7 +194,7 @@ class PlanState:
         self._dirs: dict[str, tuple[str, str]] | None = None  # read on first use
         self._dirs_out: _Writer | None = None  # the next dirs file, written as entries come
         self._kept: set[str] = set()
-        self._files: dict[str, Any] = {}
+        self._files: dict[str, Any] | None = None
         self._result: dict[str, Any] | None = None
         self._result_read = False
         self.started_ns = time.time_ns()  # before anything is read: the racy bound of this run
@@ -205,14 +205,18 @@ class PlanState:
 
     @property
     def dirs(self) -> dict[str, tuple[str, str]]:
-        """The last run's folder entries: path -> (head, entry) texts (see `_dir_line`)."""
+        """The last run's folder entries: path -> (head, entry) texts (see `_read_dirs`)."""
         if self._dirs is None:
-            self._dirs, self._files = _read_dirs(self.dirs_path)
+            self._dirs, files = _read_dirs(self.dirs_path)
+            if self._files is None:
+                self._files = files
         return self._dirs
 
     @property
     def files(self) -> dict[str, Any]:
-        _ = self.dirs
+        if self._files is None:
+            _ = self.dirs
+        assert self._files is not None
         return self._files
 
     @property
@@ -243,6 +247,11 @@ class PlanState:
             return None
         self._keep(path, hit[0], hit[1])
         return entry
+
+    def done_dirs(self) -> None:
+        """Every folder has been looked up: let go of the last run's entries (the hits are in
+        the next file already). When everything changed they are tens of MB, all stale."""
+        self._dirs = None  # read again if anything asks (the files' records stay)
 
     def put_dir(self, path: str, sig: list[Any], entry: str) -> None:
         """Remember a rendered folder (its entry as JSON text: stored, and read back, as a
@@ -322,7 +331,7 @@ class PlanState:
             out.write("F" + json.dumps(files, separators=(",", ":")))
             out.commit()
             self.dirty = False
-            self._dirs, self._files = None, {}
+            self._dirs, self._files = None, None
         elif out is not None:
             out.abort()
 

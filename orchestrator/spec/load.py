@@ -36,6 +36,7 @@ def value_refs(text: str) -> set[str]:
 class LoadCache(Protocol):
     def get_dir(self, path: str, sig: list[Any]) -> dict[str, Any] | None: ...
     def put_dir(self, path: str, sig: list[Any], entry: str) -> None: ...
+    def done_dirs(self) -> None: ...
     def file_digest(self, path: str, st: discover.Stat) -> str: ...
     def put_file(self, path: str, st: discover.Stat, digest: str) -> None: ...
 
@@ -184,6 +185,8 @@ def load(trees: list[str], values_files: list[str], cache: LoadCache | None = No
             for pdir in scan.packages]
     entries = [cache.get_dir(pdir.path, sig) if cache is not None else None
                for pdir, sig in zip(scan.packages, sigs)]
+    if cache is not None:
+        cache.done_dirs()  # every folder was looked up: the old entries may go
     misses = [pdir for pdir, entry in zip(scan.packages, entries) if entry is None]
     fresh: Iterator[Fresh] = iter(())
     if misses:

@@ -79,6 +79,11 @@ def test_dirs_stream_and_read_back(tmp_path: Path) -> None:
     assert again.get_dir("/t/a", sig) == {"items": [], "warnings": ["tab\there"]}
     assert again.get_dir("/t/a", ["other"]) is None and again.get_dir("/t/racy", sig) is None
     assert again.files == {"/t/a/f": [1, old, 3, 4, "-:d"]}
+    again.done_dirs()  # the entries go; the files' records (and any new ones) stay
+    again.put_file("/t/a/g", (2, old, 5, 6), "x:e")
+    assert again.get_dir("/t/a", sig) is not None  # read again when asked
+    assert sorted(again.files) == ["/t/a/f", "/t/a/g"]
+    again.dirty = False
     again.save_dirs()  # nothing rendered or hashed: the file stays as it is
     path = Path(again.dirs_path or "")
     raw = path.read_bytes()
