@@ -12,6 +12,7 @@ of an unchanged tree reuses the stored result and never imports networkx (≈0.3
 from __future__ import annotations
 
 import dataclasses
+import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -33,13 +34,33 @@ class PackageGraph:
         """Direct build dependencies, sorted by id."""
         return sorted(self.graph.predecessors(node))
 
+    def deps_kinds(self, node: str) -> list[tuple[str, tuple[str, ...]]]:
+        """`deps(node)`, each with the kinds of its edge (one adjacency lookup for all)."""
+        return sorted((dep, data["kinds"]) for dep, data in self.graph.pred[node].items())
+
     def kinds(self, dep: str, node: str) -> tuple[str, ...]:
         kinds: tuple[str, ...] = self.graph.edges[dep, node]["kinds"]
         return kinds
 
     def order(self) -> list[str]:
-        """Build order: dependencies first, ties by id (deterministic)."""
-        return list(nx.lexicographical_topological_sort(self.graph))
+        """Build order: dependencies first, ties by id (deterministic): networkx's
+        lexicographical topological sort, as Kahn's algorithm over the graph's own adjacency
+        (a heap of ready ids), at a fraction of its per-node cost."""
+        pred, succ = self.graph.pred, self.graph.succ
+        waiting = {node: len(pred[node]) for node in self.graph}
+        ready = [node for node, n in waiting.items() if n == 0]
+        heapq.heapify(ready)
+        out: list[str] = []
+        while ready:
+            node = heapq.heappop(ready)
+            out.append(node)
+            for nxt in succ[node]:
+                waiting[nxt] -= 1
+                if waiting[nxt] == 0:
+                    heapq.heappush(ready, nxt)
+        if len(out) != len(waiting):  # never: build_graph refuses cycles
+            raise GraphError("dependency cycle", reason=Reason.CIRCULAR_DEPENDENCY)
+        return out
 
     def closure(self, targets: Iterable[str]) -> set[str]:
         """The targets and everything they depend on."""

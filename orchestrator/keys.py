@@ -19,6 +19,7 @@ hash equivalence, kept locally).
 """
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,8 +40,10 @@ def own_digest(id: str, spec: str, files: Iterable[tuple[str, str]], image: str)
 
 def chain_key(domain: str, own: str, deps: Iterable[tuple[str, str, str]]) -> str:
     """`own` joined with the dependencies' (kinds, id, key or output) entries, in id order."""
-    return _frame(f"orch-key {KEY_SCHEMA} {domain}",
-                  (own, *(f"{d}\0{k}\0{v}" for k, d, v in sorted(deps, key=lambda e: (e[1], e[0], e[2])))))
+    return _frame(f"orch-key {KEY_SCHEMA} {domain}", (own, *(f"{d}\0{k}\0{v}" for k, d, v in sorted(deps, key=_BY_DEP))))
+
+
+_BY_DEP = operator.itemgetter(1, 0, 2)
 
 
 @dataclass(frozen=True, slots=True)

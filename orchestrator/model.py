@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,10 +13,10 @@ class PackageRef:
     category: str
     name: str
     version: str
+    id: str = field(init=False, compare=False, repr=False)  # asked for everywhere: made once
 
-    @property
-    def id(self) -> str:
-        return f"{self.category}/{self.name}@{self.version}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "id", f"{self.category}/{self.name}@{self.version}")
 
     @property
     def family(self) -> str:

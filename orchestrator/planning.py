@@ -211,11 +211,12 @@ def _compute(prep: load_mod.Prepared, state: PlanState, targets: list[str] | Non
                 for rel in pdir.context
                 for p in (os.path.join(pdir.path, rel),)
             )
-        deps[node] = graph.deps(node)
+        dep_kinds = graph.deps_kinds(node)
+        deps[node] = [dep for dep, _ in dep_kinds]
         dep_entries = []
-        for dep in deps[node]:
-            kinds[(dep, node)] = graph.kinds(dep, node)
-            dep_entries.append((",".join(kinds[(dep, node)]), dep, keys[dep]))
+        for dep, kind in dep_kinds:
+            kinds[(dep, node)] = kind
+            dep_entries.append((",".join(kind), dep, keys[dep]))
         inp = KeyInputs(node, pkg.rendered, files, image_ref(pkg, resolve), tuple(dep_entries))
         inputs[node] = inp
         keys[node] = input_key(inp)
