@@ -29,6 +29,7 @@ MAX_DEPTH = 200
 # such as `/usr/share/.*` do not match. False positives only cost the (linear) check.
 _ALIAS = re.compile(r"(?:^|[\s\[{,:])\*[^\s,\]}]")
 _STR, _SEQ, _MAP = "tag:yaml.org,2002:str", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"
+_MERGING = frozenset(("tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"))
 
 
 class _Loader(_Base):  # type: ignore[misc, valid-type]
@@ -45,6 +46,8 @@ class _Loader(_Base):  # type: ignore[misc, valid-type]
             if implicit[0]:  # plain: the first registered pattern that matches, else a string
                 for tag, regexp in _BY_FIRST.get(value[:1], ()):
                     if regexp.match(value):
+                        if tag in _MERGING:
+                            self.orch_merges = True
                         return tag
             return _STR
         return _SEQ if kind is SequenceNode else _MAP
@@ -74,6 +77,8 @@ def load_plain(text: str, path: str) -> tuple[Any, bool]:
         )
     loader = _Loader(text)
     loader.orch_plain = True  # cleared by `_construct` at the first value JSON would change
+    # `<<` or `=` keys (resolved by `resolve`) or an explicit tag: mappings need PyYAML's flattening
+    loader.orch_merges = "!" in text
     try:
         node = loader.get_single_node()
         if node is None:
@@ -124,7 +129,8 @@ def _construct(loader: Any, node: yaml.Node, depth: int, memo: dict[int, Any], p
             items.append(_construct(loader, child, depth + 1, memo, path))
         return items
     if node.__class__ is MappingNode and node.tag == _MAP:
-        loader.flatten_mapping(node)
+        if loader.orch_merges:
+            loader.flatten_mapping(node)
         mapping: dict[Any, Any] = {}
         memo[nid] = mapping
         for key_node, value_node in node.value:

@@ -41,6 +41,12 @@ def test_scalars_resolve_as_pyyaml_does(scalar: str) -> None:
         assert same(yamlload.load(text, "x.yaml"), want), text
 
 
+@pytest.mark.parametrize("text", ["=: 1\nb: 2\n", "a: {!!merge <<: {z: 1}}\n", "x: '<<'\ny: [<<]\n",
+                                  "a: &x {b: 1}\nc: {<<: *x, d: 2}\n", "- !!str =\n", "#!/bin/sh\na: 1\n"])
+def test_merge_and_value_keys(text: str) -> None:
+    assert same(yamlload.load(text, "x.yaml"), yaml.load(text, Loader=yaml.CSafeLoader))
+
+
 def test_documents_load_as_pyyaml_does() -> None:
     text = ("base: &b {a: 1, b: [x, y]}\nother:\n  <<: *b\n  b: 2\nmerged: {!!merge <<: [*b], c: 3}\n"
             "list:\n- {name: n, version: '>=1.0'}\n- !!str yes\nblock: |\n  line one\n  line two\n"
