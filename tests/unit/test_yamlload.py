@@ -41,7 +41,7 @@ def test_scalars_resolve_as_pyyaml_does(scalar: str) -> None:
         assert same(yamlload.load(text, "x.yaml"), want), text
 
 
-@pytest.mark.parametrize("text", ["=: 1\nb: 2\n", "a: {!!merge <<: {z: 1}}\n", "x: '<<'\ny: [<<]\n",
+@pytest.mark.parametrize("text", ["=: 1\nb: 2\n", "a: {!!merge <<: {z: 1}}\n", "x: '<<'\ny: ['<<']\n",
                                   "a: &x {b: 1}\nc: {<<: *x, d: 2}\n", "- !!str =\n", "#!/bin/sh\na: 1\n"])
 def test_merge_and_value_keys(text: str) -> None:
     assert same(yamlload.load(text, "x.yaml"), yaml.load(text, Loader=yaml.CSafeLoader))
