@@ -220,11 +220,13 @@ def exec_unit(unit: Unit, env: dict[str, Any], where: Where, ctx_out: list[Any] 
     parts: list[str] = []
     size = 0
     try:
-        for s in tmpl.root_render_func(ctx):
-            size += len(s)
+        chunks = tmpl.root_render_func(ctx)
+        # taken a few hundred pieces at a time (C loops), the size checked after each batch
+        while batch := list(itertools.islice(chunks, 256)):
+            size += sum(map(len, batch))
             if size > MAX_OUTPUT:
                 raise Fault(f"template output exceeds {MAX_OUTPUT // (1024 * 1024)} MiB")
-            parts.append(s)
+            parts += batch
     except Fault as f:
         f.where.append(locate(f.__traceback__, unit, where))
         raise
