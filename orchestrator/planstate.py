@@ -275,13 +275,22 @@ class PlanState:
         """`x:xxh3-128` (or `-:`, by the executable bit) of a file (a symlink: `l:target`),
         served from stat data when it was recorded for a non-racy file."""
         self._used_files.add(path)
-        hit = self.files.get(path)
-        if isinstance(hit, list) and hit[:4] == list(st):
-            digest: str = hit[4]
-            return digest
-        digest = hash_file(path, st)
-        self.put_file(path, st, digest)
+        digest = self._recorded(path, st)
+        if digest is None:
+            digest = hash_file(path, st)
+            self.put_file(path, st, digest)
         return digest
+
+    def peek_digest(self, path: str, st: Stat) -> str:
+        """`file_digest` that records nothing: for a render worker, whose records would be lost
+        (the parent records what the worker sends back, with `put_file`)."""
+        return self._recorded(path, st) or hash_file(path, st)
+
+    def _recorded(self, path: str, st: Stat) -> str | None:
+        hit = self.files.get(path)
+        if isinstance(hit, list) and len(hit) == 5 and hit[:4] == list(st) and isinstance(hit[4], str):
+            return hit[4]
+        return None
 
     def put_file(self, path: str, st: Stat, digest: str) -> None:
         """Remember a file's digest (worked out here or by a render worker) unless it is racy."""
