@@ -143,11 +143,13 @@ def _changed_folders(prep: load_mod.Prepared, folders: list[tuple[str, str | Non
 
 def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, store: StoreView,
                  resolved_image: Callable[[str, str], str | None],
-                 ) -> tuple[Planned, dict[str, Any], dict[str, str]] | None:
+                 ) -> tuple[Planned, dict[str, Any], dict[str, str], bool] | None:
     """Some folders changed, the tree's shape did not: re-render only the changed folders; when
     no changed package's identity, provides or dependencies changed, keep the stored edges and
     order, and recompute the keys of the changed packages and of their dependents (Merkle: the
-    rest keep theirs). None when this does not apply (the full path runs instead)."""
+    rest keep theirs). None when this does not apply (the full path runs instead). The flag says
+    whether the result holds anything the next run can trust: not when every changed folder is
+    racy (the next run looks at those again whatever is stored)."""
     folders = stored.folders()
     if folders is None:
         return None
@@ -245,4 +247,6 @@ def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, sto
         "special": sorted(stored.special),
         "folders": [[f[0], s[0], s[1], f[3], w] for f, s, w in zip(folders, sigs, warnings)],
     }
-    return planned, result, texts
+    changed = rerender + rehash
+    durable = not changed or any(sigs[i][0] is not None and sigs[i][1] is not None for i, _ in changed)
+    return planned, result, texts, durable

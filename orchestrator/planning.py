@@ -138,10 +138,11 @@ def _plan_with(state: PlanState, trees: list[str], values: list[str], targets: l
     if stored is not None and not targets and stored.meta == meta:
         inc = _incremental(prep, state, stored, store or EmptyStore(), resolved_image)
         if inc is not None:
-            planned, result, texts = inc
-            result["walk"] = load_mod.walk_to_store(prep, state.settled)
-            state.put_result(sig, result, texts)
-            state.save()
+            planned, result, texts, durable = inc
+            if durable:  # else the stored plan is as good a base for the next run: not rewritten
+                result["walk"] = load_mod.walk_to_store(prep, state.settled)
+                state.put_result(sig, result, texts)
+                state.save()
             return planned
     planned, result, own_texts = _compute(prep, state, targets, store, resolved_image)
     result["meta"] = meta

@@ -167,6 +167,28 @@ def test_racy_spec_is_reread(tmp_path: Path) -> None:
     assert step.startswith("ECHO")
 
 
+def test_a_plan_of_only_racy_edits_keeps_the_stored_plan(tmp_path: Path) -> None:
+    """An edit planned within the racy window is planned right, but not stored: the next run
+    looks at that folder again whatever is stored. Once the edit settles, it is stored."""
+    tree, values = make_tree(tmp_path / "src")
+    cache = tmp_path / "cache"
+    compute(tree, values, cache)
+    stored = _state_file(cache, "result").read_bytes()
+    build = tree / "a" / "build.yaml"
+    build.write_text(BUILD.replace("echo {{", "echo racy {{"))  # mtime: now
+    racy = compute(tree, values, cache)
+    assert racy.rendered == 1
+    fresh = compute(tree, values, tmp_path / "fresh")
+    assert keys(racy) == keys(fresh) and doc(racy) == doc(fresh)
+    assert _state_file(cache, "result").read_bytes() == stored
+    when = time.time() - 1800
+    os.utime(build, (when, when))
+    settled = compute(tree, values, cache)
+    assert settled.rendered == 1 and keys(settled) == keys(fresh)
+    assert _state_file(cache, "result").read_bytes() != stored
+    assert compute(tree, values, cache).rendered == 0  # and now the fast path
+
+
 def test_racy_context_file_is_rehashed(tmp_path: Path) -> None:
     tree, values = make_tree(tmp_path / "src")
     cache = tmp_path / "cache"
