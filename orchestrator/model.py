@@ -2,10 +2,27 @@
 from __future__ import annotations
 
 import json
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+_T = TypeVar("_T", bound=type)
 
 
+def _pickled_by_fields(cls: _T) -> _T:
+    """Pickle as `cls(*init fields)`: a render worker sends back every package it loads, and
+    this is ~30% cheaper both ways than the slots dataclass default (state list + setattr)."""
+    names = tuple(f.name for f in dataclasses.fields(cls) if f.init)
+
+    def __reduce__(self: Any) -> tuple[type, tuple[Any, ...]]:
+        return cls, tuple([getattr(self, n) for n in names])
+
+    cls.__reduce__ = __reduce__  # type: ignore[method-assign, assignment]
+    return cls
+
+
+
+@_pickled_by_fields
 @dataclass(frozen=True, order=True, slots=True)
 class PackageRef:
     """A concrete package identity: `category/name@version`."""
@@ -26,6 +43,7 @@ class PackageRef:
         return self.id
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class DepRef:
     """A dependency as written: name, category and a version *selector* (`>=1.0`, `<2`, `1.2`, …)."""
@@ -42,6 +60,7 @@ class DepRef:
         return f"{self.family}{'' if self.version in ('', '>=0') else ' ' + self.version}"
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class CopySpec:
     """`copy:` entry: from another package's image (`package`) or any image (`image`)."""
@@ -52,6 +71,7 @@ class CopySpec:
     image: str = ""
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class SubPackage:
     ref: DepRef
@@ -59,6 +79,7 @@ class SubPackage:
     excludes: tuple[str, ...] = ()
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class BuildSpec:
     """The rendered `build.yaml` (luet's compile spec), fields as luet names them."""
@@ -88,6 +109,7 @@ class BuildSpec:
         return not self.image and not self.requires and not self.steps and not self.unpack and not self.copy
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Package:
     """One package of a tree: runtime definition + rendered build spec + where it lives."""
