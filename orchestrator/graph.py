@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import networkx as nx
 
@@ -29,6 +29,7 @@ KINDS = ("requires", "final", "runtime", "copy")
 class PackageGraph:
     packages: dict[str, Package]
     graph: nx.DiGraph  # edge dependency -> dependent, attribute "kinds"
+    _order: list[str] | None = field(default=None, repr=False, compare=False)
 
     def deps(self, node: str) -> list[str]:
         """Direct build dependencies, sorted by id."""
@@ -45,22 +46,23 @@ class PackageGraph:
     def order(self) -> list[str]:
         """Build order: dependencies first, ties by id (deterministic): networkx's
         lexicographical topological sort, as Kahn's algorithm over the graph's own adjacency
-        (a heap of ready ids), at a fraction of its per-node cost."""
-        pred, succ = self.graph.pred, self.graph.succ
-        waiting = {node: len(pred[node]) for node in self.graph}
-        ready = [node for node, n in waiting.items() if n == 0]
-        heapq.heapify(ready)
-        out: list[str] = []
-        while ready:
-            node = heapq.heappop(ready)
-            out.append(node)
-            for nxt in succ[node]:
-                waiting[nxt] -= 1
-                if waiting[nxt] == 0:
-                    heapq.heappush(ready, nxt)
-        if len(out) != len(waiting):  # never: build_graph refuses cycles
-            raise GraphError("dependency cycle", reason=Reason.CIRCULAR_DEPENDENCY)
-        return out
+        (a heap of ready ids), at a fraction of its per-node cost. Worked out once (it is also
+        `build_graph`'s cycle check); empty for a graph with a cycle, which `build_graph` refuses."""
+        if self._order is None:
+            pred, succ = self.graph.pred, self.graph.succ
+            waiting = {node: len(pred[node]) for node in self.graph}
+            ready = [node for node, n in waiting.items() if n == 0]
+            heapq.heapify(ready)
+            out: list[str] = []
+            while ready:
+                node = heapq.heappop(ready)
+                out.append(node)
+                for nxt in succ[node]:
+                    waiting[nxt] -= 1
+                    if waiting[nxt] == 0:
+                        heapq.heappush(ready, nxt)
+            self._order = out if len(out) == len(waiting) else []
+        return list(self._order)
 
     def closure(self, targets: Iterable[str]) -> set[str]:
         """The targets and everything they depend on."""
@@ -161,13 +163,14 @@ def build_graph(packages: list[Package]) -> PackageGraph:
     graph.add_nodes_from(by_id)
     graph.add_edges_from((src, dst, {"kinds": tuple(k for k in KINDS if k in kinds)})
                          for (src, dst), kinds in edges.items())
-    if not nx.is_directed_acyclic_graph(graph):
+    result = PackageGraph(by_id, graph)
+    if len(result.order()) != len(by_id):  # Kahn leaves the nodes of a cycle unordered
         nodes = _find_cycle(graph)
         first = by_id[nodes[0]]
         raise GraphError(f"dependency cycle (A → B: A requires B): {' → '.join(nodes)}",
                          reason=Reason.CIRCULAR_DEPENDENCY, file=first.source_file,
                          hint="break the cycle in one of these build specs")
-    return PackageGraph(by_id, graph)
+    return result
 
 
 def _replaced(pkg: Package, provider: Package) -> Package:
