@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -14,7 +14,7 @@ import xxhash
 
 from orchestrator.errors import GraphError, Reason, UsageError
 from orchestrator.keys import KEY_SCHEMA, KeyInputs, input_key
-from orchestrator.model import Package
+from orchestrator.model import DepRef, Package
 from orchestrator.plan import EmptyStore, Plan, StoreView, explanation, make_plan, own_text
 from orchestrator.planstate import PlanState, config_id
 from orchestrator.spec import load as load_mod
@@ -156,10 +156,15 @@ def _shape(pkg: Package) -> str:
     """What of a package decides the graph's edges around it (identity, provides, runtime and
     build dependencies): equal shapes of every changed package ⇒ the stored edges still hold."""
     spec = pkg.spec
-    parts = (pkg.id, pkg.provides, pkg.runtime_requires,
-             None if spec is None else (spec.requires, spec.requires_final_images,
-                                        tuple(c.package for c in spec.copy)))
+    parts = (pkg.id, _refs(pkg.provides), _refs(pkg.runtime_requires),
+             None if spec is None else (_refs(spec.requires), spec.requires_final_images,
+                                        _refs(c.package for c in spec.copy)))
     return xxhash.xxh3_64_hexdigest(repr(parts).encode())
+
+
+def _refs(refs: Iterable[DepRef | None]) -> tuple[tuple[str, str, str] | None, ...]:
+    """Plain tuples (their repr is C code; a dataclass's is not)."""
+    return tuple(None if r is None else (r.category, r.name, r.version) for r in refs)
 
 
 def _context_files(pdir: PackageDir, stats: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
