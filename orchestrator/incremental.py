@@ -13,7 +13,7 @@ from typing import Any, Callable, cast
 
 from orchestrator import planning
 from orchestrator.keys import KeyInputs, chain_key
-from orchestrator.plan import Explanations, StoreView, make_plan, own_text
+from orchestrator.plan import Explanations, StoreView, make_plan, own_doc, own_text
 from orchestrator.planning import (
     Planned,
     _context_files,
@@ -196,7 +196,7 @@ def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, sto
         for node in folders[i][3]:
             if node in stored.special:
                 return None
-            doc = json.loads(texts[node])
+            doc = own_doc(texts[node])
             files = _context_files(pdir, stats) if doc["spec"] else ()
             own[node] = (doc["spec"], files, doc["image"], doc["dir"], json.dumps(doc["values"]), stored.specs[node])
     keys, owns = dict(stored.keys), dict(stored.owns)

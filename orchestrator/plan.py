@@ -130,10 +130,21 @@ def explanation(key: str, inputs: KeyInputs, directory: str, values: dict[str, A
 def own_text(inputs: KeyInputs, directory: str, values_json: str) -> str:
     """The part of a package's explanation that is its own (no key, no dependencies), as JSON:
     what a plan stores, so that re-keying a dependent never rewrites its explanation.
-    `values_json`: the values its templates can use, already encoded."""
+    `values_json`: the values its templates can use, already encoded. The canonical spec text
+    goes in as the JSON it is (not escaped into a string): `own_doc` makes it text again."""
+    spec = inputs.spec or '""'
     return (f'{{"dir": {json.dumps(directory)}, "values": {values_json}, "id": {json.dumps(inputs.id)}, '
-            f'"spec": {json.dumps(inputs.spec)}, "files": {json.dumps(dict(inputs.files))}, '
-            f'"image": {json.dumps(inputs.image)}}}')
+            f'"spec": {spec}, "files": {json.dumps(dict(inputs.files))}, "image": {json.dumps(inputs.image)}}}')
+
+
+def own_doc(text: str) -> dict[str, Any]:
+    """An `own_text` decoded, with its spec as the canonical text it was (`json.dumps` with
+    sorted keys and compact separators gives back the same text for the same data)."""
+    doc: dict[str, Any] = json.loads(text)
+    spec = doc["spec"]
+    if not isinstance(spec, str):
+        doc["spec"] = json.dumps(spec, sort_keys=True, separators=(",", ":"))
+    return doc
 
 
 class Explanations(Mapping[str, dict[str, Any]]):
@@ -150,7 +161,7 @@ class Explanations(Mapping[str, dict[str, Any]]):
         doc = self._done.get(node)
         if doc is None:
             keys = self._keys
-            doc = json.loads(self._texts[node])
+            doc = own_doc(self._texts[node])
             doc["key"] = keys[node]
             doc["deps"] = {d: {"kinds": k, "key": keys[d]} for d, k in zip(self._deps[node], self._kinds[node])}
             self._done[node] = doc
