@@ -97,29 +97,6 @@ def scan_folder(root: str, folder: str) -> PackageDir:
     return out.packages[0]
 
 
-def restat(dirs: list[tuple[str, DirStat]], files: list[str]) -> dict[str, Stat] | None:
-    """The stat data of `files` (paths in walk order) when none of `dirs`, the folders of an
-    earlier scan, changed since: then no file was added, removed or renamed anywhere, and
-    these files are exactly what a scan would find (in the same order), for a fraction of its
-    cost (no listing, sorting or classifying). None when a folder changed: scan again.
-    (A second thread statting half of the files measured slower: GIL hand-offs per call.)"""
-    lstat = os.lstat
-    stats: dict[str, Stat] = {}
-    try:
-        for path, known in dirs:
-            st = lstat(path)
-            if (st.st_mtime_ns, st.st_ino, st.st_mode) != known:
-                return None
-        for path in files:
-            st = lstat(path)
-            if st.st_mode & 0o170000 == 0o040000:
-                return None
-            stats[path] = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode)
-    except OSError:
-        return None
-    return stats
-
-
 def _walk(root: str, folder: str, out: TreeScan, owner: PackageDir | None) -> None:
     """Depth-first, lexical. `owner` is the innermost package folder containing `folder`.
     Hot on every plan (a warm one is mostly this walk): per entry, only what is needed."""

@@ -20,7 +20,7 @@ import xxhash
 from orchestrator import progress
 from orchestrator.errors import Reason, SpecError
 from orchestrator.model import Package
-from orchestrator.spec import discover, parse, values as values_mod, workers
+from orchestrator.spec import discover, parse, restat, values as values_mod, workers
 from orchestrator.spec.walk import Walk
 
 SCHEMA = "orch-load-2"
@@ -134,7 +134,7 @@ def prepare(trees: list[str], values_files: list[str], known: Walk | None = None
     """Stat every file of the trees (re-statting `known`, the last walk, when no folder changed;
     else walking), read the values files and the shared templates."""
     roots = discover.roots(trees)
-    stats = discover.restat(known.dirs, known.files) if known is not None and known.trees == roots else None
+    stats = restat.restat(known.dirs, known.files) if known is not None and known.trees == roots else None
     scan = None
     if stats is not None and known is not None:
         template_paths = known.templates

@@ -2,7 +2,7 @@
 
 A folder's mtime changes whenever an entry is added to it, removed or renamed, so when no
 folder of the last walk changed, the tree holds exactly the files it held then, and statting
-those (`discover.restat`) tells everything a new walk would, at a fraction of its cost (the
+those (`restat.restat`) tells everything a new walk would, at a fraction of its cost (the
 trick of git's untracked cache). The files whose stat data changed are then known too, which
 lets an incremental plan look at their package folders only.
 """

@@ -1,0 +1,67 @@
+"""Re-statting the last walk's files: in one process or two, the same answer as a new scan;
+a changed folder or file means None; a child that fails only costs its half being done here."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from orchestrator.spec import discover, restat
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("big")
+    for i in range(300):
+        folder = root / f"d{i:03d}"
+        folder.mkdir()
+        for j in range(30):  # 9,000 files: over the two-process threshold
+            (folder / f"f{j}").write_text("x" * j)
+    return root
+
+
+def _known(tree: Path) -> tuple[list[tuple[str, discover.DirStat]], list[str], dict[str, discover.Stat]]:
+    scan = discover.scan([str(tree)])
+    return list(scan.dirs.items()), list(scan.stats), scan.stats
+
+
+def test_two_processes_give_what_a_scan_gives(tree: Path) -> None:
+    dirs, files, stats = _known(tree)
+    assert len(files) >= restat.SPLIT_AT
+    assert restat.restat(dirs, files) == stats
+    assert restat._numbers(dirs, files) is not None  # and one process agrees
+    assert list(restat.restat(dirs, files) or ()) == files  # in walk order
+
+
+@pytest.mark.parametrize("where", ["first half", "second half"])
+def test_a_change_anywhere_means_none(tree: Path, where: str) -> None:
+    dirs, files, _ = _known(tree)
+    path = Path(files[10] if where == "first half" else files[-10])
+    path.write_text("changed, and longer")
+    assert restat.restat(dirs, files) is not None  # an edit in place: new stat data, same folders
+    new = path.parent / "new-file"
+    new.write_text("a new entry changes its folder's mtime")
+    later = time.time() + 5
+    os.utime(path.parent, (later, later))
+    try:
+        assert restat.restat(dirs, files) is None
+    finally:
+        new.unlink()
+
+
+def test_a_failing_child_costs_only_time(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dirs, files, stats = _known(tree)
+
+    def no_fork() -> int:
+        raise OSError("no fork today")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    assert restat.restat(dirs, files) == stats
+    monkeypatch.undo()
+    real = restat._finish
+    monkeypatch.setattr(restat, "_finish", lambda child, count: (real(child, count), restat._FAILED)[1])
+    assert restat.restat(dirs, files) == stats  # the child answered, but not usably
+    monkeypatch.setattr(restat, "_finish", lambda child, count: real(child, count + 4))
+    assert restat.restat(dirs, files) == stats  # a short answer is not used either
