@@ -31,17 +31,9 @@ class PackageGraph:
     graph: nx.DiGraph  # edge dependency -> dependent, attribute "kinds"
     _order: list[str] | None = field(default=None, repr=False, compare=False)
 
-    def deps(self, node: str) -> list[str]:
-        """Direct build dependencies, sorted by id."""
-        return sorted(self.graph.predecessors(node))
-
     def deps_kinds(self, node: str) -> list[tuple[str, tuple[str, ...]]]:
-        """`deps(node)`, each with the kinds of its edge (one adjacency lookup for all)."""
+        """Direct build dependencies, sorted by id, each with the kinds of its edge."""
         return sorted((dep, data["kinds"]) for dep, data in self.graph.pred[node].items())
-
-    def kinds(self, dep: str, node: str) -> tuple[str, ...]:
-        kinds: tuple[str, ...] = self.graph.edges[dep, node]["kinds"]
-        return kinds
 
     def order(self) -> list[str]:
         """Build order: dependencies first, ties by id (deterministic): networkx's

@@ -65,15 +65,6 @@ class KeyInputs:
         return {"id": self.id, "spec": self.spec, "files": dict(self.files), "image": self.image,
                 "deps": {dep: {"kinds": kinds, "key": key} for kinds, dep, key in self.deps}}
 
-    @staticmethod
-    def from_json(doc: dict[str, Any]) -> "KeyInputs":
-        return KeyInputs(
-            id=str(doc["id"]), spec=str(doc["spec"]),
-            files=tuple(sorted((str(k), str(v)) for k, v in doc["files"].items())),
-            image=str(doc["image"]),
-            deps=tuple((str(v["kinds"]), str(k), str(v["key"])) for k, v in sorted(doc["deps"].items())),
-        )
-
 
 def input_key(inputs: KeyInputs) -> str:
     """The package's key (deps entries hold dependency keys)."""

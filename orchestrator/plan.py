@@ -102,26 +102,6 @@ class Plan:
         return out
 
 
-class LazyJSON(Mapping[str, Any]):
-    """A read-only mapping whose values are JSON texts, decoded (by `decode`) on first access."""
-
-    def __init__(self, texts: Mapping[str, str], decode: Callable[[Any], Any] = lambda doc: doc) -> None:
-        self._texts = texts
-        self._decode = decode
-        self._done: dict[str, Any] = {}
-
-    def __getitem__(self, key: str) -> Any:
-        if key not in self._done:
-            self._done[key] = self._decode(json.loads(self._texts[key]))
-        return self._done[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._texts)
-
-    def __len__(self) -> int:
-        return len(self._texts)
-
-
 def explanation(key: str, inputs: KeyInputs, directory: str, values: dict[str, Any]) -> dict[str, Any]:
     """What went into `key`, as recorded by a build and diffed by the next plan."""
     return {"key": key, "dir": directory, "values": values, **inputs.to_json()}
