@@ -5,6 +5,7 @@ shape may have changed).
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections.abc import Mapping
@@ -61,6 +62,15 @@ def _strs(value: Any) -> list[str]:
     return value
 
 
+def _str_lists(value: Any) -> list[list[str]]:
+    """A list of lists of strings, checked with one pass over all of them (10,000 small lists)."""
+    if not isinstance(value, list) or (value and set(map(type, value)) != {list}):
+        raise TypeError("not a list of lists")
+    if not set(map(type, itertools.chain.from_iterable(value))) <= {str}:
+        raise TypeError("not a list of lists of strings")
+    return value
+
+
 def _decode_result(result: dict[str, Any] | None) -> _Stored | None:
     if result is None:
         return None
@@ -70,8 +80,8 @@ def _decode_result(result: dict[str, Any] | None) -> _Stored | None:
         lists = [result[k] for k in ("keys", "owns", "deps", "kinds", "specs", "shapes")]
         if any(not isinstance(v, list) or len(v) != n for v in lists):
             return None
-        deps = dict(zip(order, map(_strs, result["deps"]), strict=True))
-        kinds = dict(zip(order, map(_strs, result["kinds"]), strict=True))
+        deps = dict(zip(order, _str_lists(result["deps"]), strict=True))
+        kinds = dict(zip(order, _str_lists(result["kinds"]), strict=True))
         sig = result["signature"]
         stored = _Stored(
             signature=sig if isinstance(sig, str) else None, token=str(result["token"]),
