@@ -318,3 +318,18 @@ def test_cos_values_order(cos_copy: Path, tmp_path: Path) -> None:
         kernel_ba = next(i for i in ba["packages"] if i["id"].startswith("system/kernel@"))
         assert any("kernel-rt" in s for s in kernel["spec"]["steps"])
         assert any("kernel-default" in s for s in kernel_ba["spec"]["steps"])
+
+
+def test_crlf_line_ends_do_not_count(tmp_path: Path) -> None:
+    """A checkout with Windows line ends (a template with `{{-` trimming too) plans as the LF one."""
+    build = 'image: alpine\nsteps:\n- echo {{ .Values.name }}\n{{- if true }}\n- echo two\n{{- end }}\n'
+    for name in ("lf", "crlf"):
+        files = pkg_files(f"{name}/packages/a", "a", build=build)
+        for path, content in files.items():
+            target = tmp_path / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content.replace("\n", "\r\n").encode() if name == "crlf" else content.encode())
+    lf = plan(tmp_path / "lf" / "packages", cache=tmp_path / "c1")
+    crlf = plan(tmp_path / "crlf" / "packages", cache=tmp_path / "c2")
+    assert keys_of(lf) == keys_of(crlf)
+    assert item(crlf, "c/a@1.0")["spec"]["steps"] == ["echo a", "echo two"]
