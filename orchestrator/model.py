@@ -1,8 +1,8 @@
 """Plain data shared by every stage: frozen dataclasses, no IO, no third-party imports."""
 from __future__ import annotations
 
-import json
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -19,7 +19,6 @@ def _pickled_by_fields(cls: _T) -> _T:
 
     cls.__reduce__ = __reduce__  # type: ignore[method-assign, assignment]
     return cls
-
 
 
 @_pickled_by_fields
