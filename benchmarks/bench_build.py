@@ -83,13 +83,9 @@ def orch_build(tree: Path, values: Path, cache: Path, jobs: int, path_prefix: st
 
 
 def teardown(cache: Path) -> None:
-    from orchestrator.backend.buildah import Buildah, unmount_below
+    from orchestrator.backend.adapter import remove_private_store
 
-    base = cache / "buildah"
-    if (base / "root").is_dir():
-        Buildah(str(base / "root"), str(base / "runroot")).teardown()
-    if base.exists():
-        unmount_below(str(base))
+    remove_private_store(str(cache))
     shutil.rmtree(cache, ignore_errors=True)
 
 

@@ -13,7 +13,7 @@ import threading
 
 from orchestrator.backend import builder
 from orchestrator.backend.argv import safe_token
-from orchestrator.backend.buildah import Buildah, pid_alive
+from orchestrator.backend.buildah import Buildah, pid_alive, unmount_below
 from orchestrator.model import BuildJob, BuildOutput
 
 
@@ -28,9 +28,10 @@ class BuildahBackend:
         storage_driver: str | None = None,
         run_id: str | None = None,
     ) -> None:
-        base = os.path.join(cache_dir, "buildah")
-        root, runroot = (None, None) if system_storage else (os.path.join(base, "root"), os.path.join(base, "runroot"))
-        self.bh = Buildah(root, runroot, isolation, runtime, storage_driver, run_id=run_id)
+        base, root, runroot = _store_dirs(cache_dir)
+        private = not system_storage
+        self.bh = Buildah(root if private else None, runroot if private else None, isolation, runtime,
+                          storage_driver, run_id=run_id)
         out_root = os.path.join(base, "out")
         _remove_dead_outdirs(out_root)
         self.outdir = os.path.join(out_root, f"{os.getpid()}-{self.bh.run_id}")
@@ -69,6 +70,23 @@ class BuildahBackend:
         """Stop any buildah still running (interrupted run) and drop this run's scratch outputs."""
         self.bh.terminate_all()
         shutil.rmtree(self.outdir, ignore_errors=True)
+
+
+def _store_dirs(cache_dir: str) -> tuple[str, str, str]:
+    """The private store's folder under a cache dir, and its buildah root and runroot."""
+    base = os.path.join(cache_dir, "buildah")
+    return base, os.path.join(base, "root"), os.path.join(base, "runroot")
+
+
+def remove_private_store(cache_dir: str) -> None:
+    """Delete the private buildah store of a cache dir (tests, benchmarks): umount all, rm all,
+    detach leftover mounts, delete."""
+    base, root, runroot = _store_dirs(cache_dir)
+    if os.path.isdir(root):
+        Buildah(root, runroot).teardown()
+    if os.path.exists(base):
+        unmount_below(base)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def _remove_dead_outdirs(out_root: str) -> None:

@@ -338,11 +338,6 @@ def containers(cache: Path) -> list[dict[str, Any]]:
 
 def teardown(cache: Path) -> None:
     """Delete a cache dir's private buildah store: umount all, rm all, unmount leftovers, delete."""
-    from orchestrator.backend.buildah import Buildah, unmount_below
+    from orchestrator.backend.adapter import remove_private_store
 
-    base = cache / "buildah"
-    if (base / "root").is_dir():
-        Buildah(str(base / "root"), str(base / "runroot")).teardown()
-    if base.exists():
-        unmount_below(str(base))
-        shutil.rmtree(base, ignore_errors=True)
+    remove_private_store(str(cache))
