@@ -103,9 +103,12 @@ def _plan(trees: list[str], values: list[str], cache_dir: str | None, targets: l
           store: StoreView | None, resolved_image: Callable[[str, str], str | None]) -> Planned:
     state = PlanState(cache_dir, config_id(trees, values))
     try:
-        return _plan_with(state, trees, values, targets, store, resolved_image)
+        planned = _plan_with(state, trees, values, targets, store, resolved_image)
     finally:
         state.close()  # a failed plan leaves no half-written state file behind
+    if state.write_error:
+        planned.warnings = [*planned.warnings, state.write_error]
+    return planned
 
 
 def _plan_with(state: PlanState, trees: list[str], values: list[str], targets: list[str] | None,

@@ -202,6 +202,9 @@ class PlanState:
         self.result_dirty = False
         self._used_dirs: set[str] = set()
         self._used_files: set[str] = set()
+        # why the state could not be written (disk full, no permission), once it happened: the
+        # plan itself goes on (the state only makes the next one faster), the caller warns
+        self.write_error: str | None = None
 
     @property
     def dirs(self) -> dict[str, tuple[str, str]]:
@@ -263,12 +266,22 @@ class PlanState:
             self._keep(path, _dir_head(path, sig), entry)
 
     def _keep(self, path: str, head: str, entry: str) -> None:
-        if not self.dirs_path or path in self._kept:
+        if not self.dirs_path or path in self._kept or self.write_error:
             return
-        if self._dirs_out is None:
-            self._dirs_out = _Writer(self.dirs_path)
-        self._dirs_out.write(f"D{head}\t{entry}\n")
+        try:
+            if self._dirs_out is None:
+                self._dirs_out = _Writer(self.dirs_path)
+            self._dirs_out.write(f"D{head}\t{entry}\n")
+        except OSError as exc:
+            self._cannot_write(exc)
         self._kept.add(path)
+
+    def _cannot_write(self, exc: OSError) -> None:
+        """Stop writing state for this run; the files already there stay as they were."""
+        where = os.path.dirname(self.dirs_path or "")
+        self.write_error = self.write_error or (
+            f"cannot write the plan state in {where}: {exc.strerror or exc} (the next plan starts cold)")
+        self.close()
 
     # -- context file digests ----------------------------------------------------------------
     def file_digest(self, path: str, st: Stat) -> str:
@@ -334,11 +347,14 @@ class PlanState:
         tree, not needed by the rest of a plan; read again if anything asks). Unchanged (no
         folder rendered, no file hashed): the last file stays."""
         out, self._dirs_out, self._kept = self._dirs_out, None, set()
-        if self.dirs_path and self.dirty:
+        if self.dirs_path and self.dirty and not self.write_error:
             files = {k: v for k, v in self.files.items() if k in self._used_files}
-            out = out or _Writer(self.dirs_path)
-            out.write("F" + json.dumps(files, separators=(",", ":")))
-            out.commit()
+            try:
+                out = out or _Writer(self.dirs_path)
+                out.write("F" + json.dumps(files, separators=(",", ":")))
+                out.commit()
+            except OSError as exc:
+                self._cannot_write(exc)
             self.dirty = False
             self._dirs, self._files = None, None
         elif out is not None:
@@ -356,9 +372,13 @@ class PlanState:
         if self.result_path and self.explain_path and self.result_dirty and self._result is not None:
             assert self._explain is not None
             ids = list(self._explain)
-            _write(self.explain_path, {"token": self._result["token"], "ids": ids,
-                                       "texts": _Lazy(ids, self._explain)}, lines="texts")
-            _write(self.result_path, self._result, lines="specs")
+            try:
+                if not self.write_error:
+                    _write(self.explain_path, {"token": self._result["token"], "ids": ids,
+                                               "texts": _Lazy(ids, self._explain)}, lines="texts")
+                    _write(self.result_path, self._result, lines="specs")
+            except OSError as exc:
+                self._cannot_write(exc)
             self.result_dirty = False
 
 

@@ -382,3 +382,41 @@ def test_non_plain_yaml_loads_the_same_fresh_and_cached(tmp_path: Path) -> None:
     assert warm.rendered == 0
     assert warm.packages["c/a@1.0"] == cold.packages["c/a@1.0"]
     assert doc(warm) == doc(cold)
+
+
+@pytest.mark.parametrize("when", ["first write", "result write", "cold"])
+def test_a_state_that_cannot_be_written_costs_a_warning(setup: tuple[Path, Path, Path], when: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk (or no permission) under the cache dir: the plan is still made and right,
+    one warning says the state could not be written, and the last state stays intact."""
+    tree, values, cache = setup
+    before = compute(tree, values, cache)
+    files = {p.name: p.read_bytes() for p in (cache / "plan").iterdir()}
+    (tree / "a" / "build.yaml").write_text(BUILD.replace("echo {{", "echo full {{"))
+    age(tree)
+    real = planstate._Writer.write
+    calls: list[int] = []
+
+    def full_disk(self: Any, text: str) -> None:
+        calls.append(1)
+        if when != "result write" or self.path.endswith(".result"):
+            raise OSError(28, "No space left on device")
+        real(self, text)
+
+    monkeypatch.setattr(planstate._Writer, "write", full_disk)
+    if when == "cold":  # the folder entries stream out while rendering: the first write fails there
+        cache = cache.parent / "cold"
+        files = {}
+    planned = compute(tree, values, cache)
+    monkeypatch.undo()
+    assert calls
+    assert [w for w in planned.warnings if "plan state" in w] == [
+        f"cannot write the plan state in {cache / 'plan'}: No space left on device (the next plan starts cold)"]
+    fresh = compute(tree, values, cache.parent / "fresh")
+    assert keys(planned) == keys(fresh) and keys(planned) != keys(before)
+    left = {p.name: p.read_bytes() for p in (cache / "plan").iterdir()}
+    if when != "result write":
+        assert left == files  # nothing half-written, nothing lost
+    else:
+        assert sorted(left) == sorted(files)  # no temporary file left behind
+    assert keys(compute(tree, values, cache)) == keys(fresh)  # and the next plan is right
