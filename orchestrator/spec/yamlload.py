@@ -5,6 +5,9 @@ PyYAML's C SafeLoader gives YAML 1.1 (anchors, `<<` and `!!merge <<` merge keys,
 never code. On top of that we bound what a hostile file can cost: its size, its depth,
 and the size of the document *after* alias expansion (a "billion laughs" file is a few
 hundred bytes that expand to gigabytes once anything walks it).
+
+Most spec documents are in the subset `yamlfast` parses exactly, faster; the rest, and every
+error, go through libyaml.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import yaml
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from orchestrator.errors import Reason, SpecError
+from orchestrator.spec import yamlfast
 
 try:  # the C loader is mandated for speed; fall back only where libyaml is missing
     from yaml import CSafeLoader as _Base
@@ -75,6 +79,14 @@ def load_plain(text: str, path: str) -> tuple[Any, bool]:
             reason=Reason.INVALID_YAML,
             file=path,
         )
+    fast = yamlfast.load(text)
+    if fast is not None:
+        return fast[0], True
+    return _load_libyaml(text, path)
+
+
+def _load_libyaml(text: str, path: str) -> tuple[Any, bool]:
+    """`load_plain` through PyYAML's C loader: any YAML, and every error with its line."""
     loader = _Loader(text)
     loader.orch_plain = True  # cleared by `_construct` at the first value JSON would change
     # `<<` or `=` keys (resolved by `resolve`) or an explicit tag: mappings need PyYAML's flattening
