@@ -215,8 +215,12 @@ def _fresh(pdir: discover.PackageDir, values: dict[str, Any], renderer: Any, tem
     Packages are built from the entry as a later load from the cache sees it: its JSON round
     trip, which leaves plain YAML data (the usual case: `yamlload.load_plain`) unchanged."""
     entry, plain = _render_dir(pdir, values, renderer)
-    text = json.dumps(entry, default=str)
-    pkgs, warnings = _folder_packages(pdir, entry if plain else json.loads(text), values, template_refs)
+    if plain:
+        pkgs, warnings = _folder_packages(pdir, entry, values, template_refs)
+        text = _entry_text(entry, pkgs)
+    else:
+        text = json.dumps(entry, default=str)
+        pkgs, warnings = _folder_packages(pdir, json.loads(text), values, template_refs)
     files = []
     if digest is not None and pdir.build_file:
         stats = dict(pdir.ctx_stats)  # the folder's own record of its files' stat data
@@ -224,6 +228,18 @@ def _fresh(pdir: discover.PackageDir, values: dict[str, Any], renderer: Any, tem
             path = os.path.join(pdir.path, rel)
             files.append((path, digest(path, stats[rel])))
     return text, pkgs, warnings, files
+
+
+def _entry_text(entry: dict[str, Any], pkgs: list[Package]) -> str:
+    """`json.dumps(entry)` of a plain entry, from the JSON its packages already hold: the stanza
+    as it is (`definition_json`) and the build document as its canonical text (keys sorted,
+    which nothing that reads an entry depends on)."""
+    items = [
+        f'{{"source":{json.dumps(item["source"])},"stanza":{pkg.definition_json},'
+        f'"doc":{pkg.rendered if item["build_file"] is not None else "null"},"refs":{json.dumps(item["refs"])},'
+        f'"build_file":{json.dumps(item["build_file"])},"finalize":{json.dumps(item["finalize"])}}}'
+        for item, pkg in zip(entry["items"], pkgs)]
+    return f'{{"items":[{",".join(items)}],"warnings":{json.dumps(entry["warnings"])}}}'
 
 
 def _collect(loaded: Loaded, sigs: list[list[Any]], entries: list[dict[str, Any] | None],
@@ -350,6 +366,7 @@ def _render_dir(pdir: discover.PackageDir, values: dict[str, Any], renderer: Any
             plain = plain and ok
     items = []
     shown = _shown(pdir, pdir.display(pdir.build_file)) if pdir.build_file else ""
+    refs = sorted(value_refs(build_text or ""))
     for source, stanza in stanzas:
         parse.package_ref(stanza, _shown(pdir, source))  # identity errors surface before rendering
         doc = None
@@ -359,7 +376,7 @@ def _render_dir(pdir: discover.PackageDir, values: dict[str, Any], renderer: Any
             plain = plain and ok
         # names stay relative to the tree: the entry is cached, the working directory may change
         items.append({"source": source, "stanza": stanza, "doc": doc,
-                      "refs": sorted(value_refs(build_text or "")),
+                      "refs": refs,
                       "build_file": pdir.display(pdir.build_file) if pdir.build_file else None,
                       "finalize": finalize})
     return {"items": items, "warnings": warnings}, plain

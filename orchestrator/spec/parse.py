@@ -97,9 +97,8 @@ def build_spec(doc: Any, path: str, warnings: list[str]) -> BuildSpec:
         doc = {}
     if not isinstance(doc, dict):
         raise _fail("build spec must be a mapping of keys", path)
-    for key in doc:
-        if key in BUILD_KEYS:
-            continue
+    # in key order, not the file's: a cached document's keys are sorted (`load._entry_text`)
+    for key in sorted((k for k in doc if k not in BUILD_KEYS), key=str):
         if key == "join":
             warnings.append(f"{path}: 'join' is obsolete and ignored (use 'requires_final_images: true')")
         elif key not in IGNORED_BUILD_KEYS:
