@@ -200,7 +200,6 @@ class PlanState:
         self.started_ns = time.time_ns()  # before anything is read: the racy bound of this run
         self.dirty = False
         self.result_dirty = False
-        self._used_dirs: set[str] = set()
         self._used_files: set[str] = set()
         # why the state could not be written (disk full, no permission), once it happened: the
         # plan itself goes on (the state only makes the next one faster), the caller warns
@@ -235,10 +234,13 @@ class PlanState:
         return mtime_ns < self.started_ns - RACY_NS
 
     # -- LoadCache -------------------------------------------------------------------------
+    def has_dir(self, path: str) -> bool:
+        """Whether the last run stored an entry for this folder (worth working out its `sig`)."""
+        return path in self.dirs
+
     def get_dir(self, path: str, sig: list[Any]) -> dict[str, Any] | None:
         """A folder's stored entry when its files' stat data (`sig`) are unchanged; kept for
         the next run (streamed into the new state file at once)."""
-        self._used_dirs.add(path)
         hit = self.dirs.get(path)
         if hit is None or hit[0] != _dir_head(path, sig):
             return None
@@ -256,14 +258,19 @@ class PlanState:
         the next file already). When everything changed they are tens of MB, all stale."""
         self._dirs = None  # read again if anything asks (the files' records stay)
 
-    def put_dir(self, path: str, sig: list[Any], entry: str) -> None:
+    @staticmethod
+    def dir_head(path: str, sig: list[Any]) -> str:
+        """How a folder and its signature are stored (pure: a render worker may work it out)."""
+        return _dir_head(path, sig)
+
+    def put_dir(self, path: str, sig: list[Any], entry: str, head: str | None = None) -> None:
         """Remember a rendered folder (its entry as JSON text: stored, and read back, as a
         string), unless one of its files is racy (`sig[-1]`: [name, *stat]). Written to the
-        new state file at once, never held: a large tree's entries are tens of MB."""
-        self._used_dirs.add(path)
+        new state file at once, never held: a large tree's entries are tens of MB. `head`:
+        `dir_head(path, sig)`, when already worked out."""
         self.dirty = True
         if all(self.settled(st[2]) for st in sig[-1] if len(st) > 2):
-            self._keep(path, _dir_head(path, sig), entry)
+            self._keep(path, head or _dir_head(path, sig), entry)
 
     def _keep(self, path: str, head: str, entry: str) -> None:
         if not self.dirs_path or path in self._kept or self.write_error:

@@ -7,10 +7,14 @@ reading, rendering and parsing entirely: the warm planner's main saving.
 from __future__ import annotations
 
 import array
+import contextlib
+import importlib
 import itertools
 import json
 import os
 import re
+import sys
+import threading
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
@@ -34,8 +38,10 @@ def value_refs(text: str) -> set[str]:
 
 
 class LoadCache(Protocol):
+    def has_dir(self, path: str) -> bool: ...
     def get_dir(self, path: str, sig: list[Any]) -> dict[str, Any] | None: ...
-    def put_dir(self, path: str, sig: list[Any], entry: str) -> None: ...
+    def dir_head(self, path: str, sig: list[Any]) -> str: ...
+    def put_dir(self, path: str, sig: list[Any], entry: str, head: str | None = None) -> None: ...
     def done_dirs(self) -> None: ...
     def peek_digest(self, path: str, st: discover.Stat) -> str: ...
     def put_file(self, path: str, st: discover.Stat, digest: str) -> None: ...
@@ -139,7 +145,8 @@ def prepare(trees: list[str], values_files: list[str], known: Walk | None = None
     if stats is not None and known is not None:
         template_paths = known.templates
     else:
-        known, scan = None, discover.scan(roots)
+        with _importing_renderer():  # a scan means something will be rendered
+            known, scan = None, discover.scan(roots)
         stats, template_paths = scan.stats, scan.templates
     raws, values_digest = values_mod.read_values(values_files)
     templates = [(p, read_text(p)) for p in template_paths]
@@ -147,6 +154,23 @@ def prepare(trees: list[str], values_files: list[str], known: Walk | None = None
     for path, text in templates:
         tdigest.update(os.path.basename(path).encode() + b"\0" + text.encode() + b"\0")
     return Prepared(roots, stats, scan, known, raws, values_digest, templates, tdigest.hexdigest())
+
+
+@contextlib.contextmanager
+def _importing_renderer() -> Iterator[None]:
+    """Import the template stack (Jinja2, PyYAML, the Go dialect: ~0.1 s of CPU) in a thread
+    while the body runs: a tree walk mostly waits on system calls, which release the GIL. The
+    thread is joined before anything forks (render workers, `restat`), and only one is started."""
+    if "orchestrator.spec.render" in sys.modules:
+        yield
+        return
+    thread = threading.Thread(target=importlib.import_module, args=("orchestrator.spec.render",),
+                              name="orch-import", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
 
 
 def walk_to_store(prep: Prepared, settled: Callable[[int], bool]) -> dict[str, Any] | None:
@@ -180,11 +204,11 @@ def load(trees: list[str], values_files: list[str], cache: LoadCache | None = No
     loaded = Loaded([], scan, values, values_digest, prep.templates_digest)
     template_refs = set().union(*(value_refs(t) for _, t in templates))
     total = len(scan.packages)
-    sigs = [[SCHEMA, loaded.templates_digest, values_digest,
-             [[n, *scan.stats.get(os.path.join(pdir.path, n), ())] for n in spec_names(pdir)]]
-            for pdir in scan.packages]
-    entries = [cache.get_dir(pdir.path, sig) if cache is not None else None
-               for pdir, sig in zip(scan.packages, sigs)]
+    digests = (loaded.templates_digest, values_digest)
+    # a folder's signature is worked out where it is needed: here for a stored folder, else by
+    # the worker that renders it
+    entries = [cache.get_dir(pdir.path, folder_sig(pdir, *digests))
+               if cache is not None and cache.has_dir(pdir.path) else None for pdir in scan.packages]
     if cache is not None:
         cache.done_dirs()  # every folder was looked up: the old entries may go
     misses = [pdir for pdir, entry in zip(scan.packages, entries) if entry is None]
@@ -192,10 +216,11 @@ def load(trees: list[str], values_files: list[str], cache: LoadCache | None = No
     if misses:
         renderer = make_renderer(templates)
         digest = cache.peek_digest if cache is not None else None
+        head = cache.dir_head if cache is not None else None
         fresh = workers.render_all(
-            misses, lambda pdir: _fresh(pdir, values, renderer, template_refs, digest))
+            misses, lambda pdir: _fresh(pdir, values, renderer, template_refs, digest, (*digests, head)))
     try:
-        _collect(loaded, sigs, entries, fresh, cache, template_refs)
+        _collect(loaded, entries, fresh, cache, template_refs)
     finally:
         if isinstance(fresh, Generator):
             fresh.close()  # stops the workers at once when a folder's packages are bad
@@ -204,14 +229,25 @@ def load(trees: list[str], values_files: list[str], cache: LoadCache | None = No
     return loaded
 
 
-# a rendered folder: cache entry (JSON), packages, warnings, digests of its build context's files
-Fresh = tuple[str, list[Package], list[str], list[tuple[str, str]]]
+# a rendered folder: cache entry (JSON), packages, warnings, digests of its build context's
+# files, and its signature and head for the cache (see `_fresh`)
+Fresh = tuple[str, list[Package], list[str], list[tuple[str, str]], list[Any] | None, str | None]
+
+
+def folder_sig(pdir: discover.PackageDir, templates_digest: str, values_digest: str) -> list[Any]:
+    """What a folder's cache entry is valid for: the stat data of the files rendering reads,
+    the shared templates and the values."""
+    stats = dict(pdir.spec_stats)
+    return [SCHEMA, templates_digest, values_digest, [[n, *stats.get(n, ())] for n in spec_names(pdir)]]
 
 
 def _fresh(pdir: discover.PackageDir, values: dict[str, Any], renderer: Any, template_refs: set[str],
-           digest: Callable[[str, discover.Stat], str] | None = None) -> Fresh:
+           digest: Callable[[str, discover.Stat], str] | None = None,
+           sig: tuple[str, str, Callable[[str, list[Any]], str] | None] | None = None) -> Fresh:
     """Render one folder into its cache entry and its packages (in a worker process, maybe),
     and digest its build context's files with `digest` (reading them is parallel work too).
+    With `sig` (the templates' and values' digests, the cache's `dir_head`), also the folder's
+    signature and its head in the cache: work the parent would otherwise do while it waits.
     Packages are built from the entry as a later load from the cache sees it: its JSON round
     trip, which leaves plain YAML data (the usual case: `yamlload.load_plain`) unchanged."""
     entry, plain = _render_dir(pdir, values, renderer)
@@ -227,7 +263,11 @@ def _fresh(pdir: discover.PackageDir, values: dict[str, Any], renderer: Any, tem
         for rel in pdir.context:
             path = os.path.join(pdir.path, rel)
             files.append((path, digest(path, stats[rel])))
-    return text, pkgs, warnings, files
+    folder = head = None
+    if sig is not None:
+        folder = folder_sig(pdir, sig[0], sig[1])
+        head = sig[2](pdir.path, folder) if sig[2] is not None else None
+    return text, pkgs, warnings, files, folder, head
 
 
 def _entry_text(entry: dict[str, Any], pkgs: list[Package]) -> str:
@@ -242,19 +282,19 @@ def _entry_text(entry: dict[str, Any], pkgs: list[Package]) -> str:
     return f'{{"items":[{",".join(items)}],"warnings":{json.dumps(entry["warnings"])}}}'
 
 
-def _collect(loaded: Loaded, sigs: list[list[Any]], entries: list[dict[str, Any] | None],
+def _collect(loaded: Loaded, entries: list[dict[str, Any] | None],
              fresh: Iterator[Fresh], cache: LoadCache | None, template_refs: set[str]) -> None:
     """Packages of every folder, in scan order, from its cache entry or freshly rendered."""
     seen: dict[str, str] = {}
     total = len(entries)
-    for done, (pdir, sig, entry) in enumerate(zip(loaded.scan.packages, sigs, entries)):
+    for done, (pdir, entry) in enumerate(zip(loaded.scan.packages, entries)):
         if done % 200 == 0 and loaded.rendered:
             progress.tick("loading package folders", done, total)
         if entry is None:
-            text, pkgs, warnings, files = next(fresh)
+            text, pkgs, warnings, files, sig, head = next(fresh)
             loaded.rendered += 1
-            if cache is not None:
-                cache.put_dir(pdir.path, sig, text)
+            if cache is not None and sig is not None:
+                cache.put_dir(pdir.path, sig, text, head)
                 stats = loaded.scan.stats
                 for path, digest in files:
                     cache.put_file(path, stats[path], digest)
@@ -299,7 +339,7 @@ def render_folders(prep: Prepared, pdirs: list[discover.PackageDir],
     renderer = make_renderer(prep.templates) if pdirs else None
     out = []
     for pdir in pdirs:
-        _, pkgs, warnings, _ = _fresh(pdir, prep.values, renderer, template_refs)
+        _, pkgs, warnings, *_ = _fresh(pdir, prep.values, renderer, template_refs)
         ids = [p.id for p in pkgs]
         if len(set(ids)) != len(ids):
             dup = next(p for i, p in enumerate(pkgs) if p.id in ids[:i])
