@@ -42,7 +42,9 @@ _ODD = re.compile(r"[^\n\x20-\x7e]")
 _LINE = re.compile(r"^( *)([^ \n#](?:[^\n]*[^ \n])?)", re.M)
 _MARKER = re.compile(r"^(?:---|\.\.\.)", re.M)  # document start or end (`---` may open the text)
 # `key:` then a space or the end: a plain key not starting with an indicator and without a colon
-_KEY = re.compile(r"([^-?:,\[\]{}#&*!|>'\"%@` ][^:]*?) *:(?: +|$)")
+# (trailing spaces included: stripped by the caller; a lazy key before ` *:` would be quadratic
+# in a long run of spaces)
+_KEY = re.compile(r"([^-?:,\[\]{}#&*!|>'\"%@` ][^:]*):(?: +|$)")
 # First characters that make a scalar something other than a one-line plain scalar, in block
 # context (flow collections, quotes and `-` are handled by the caller)
 _INDICATOR = frozenset("?:,[]{}#&*!|>'\"%@`")
@@ -51,6 +53,7 @@ _INDICATOR = frozenset("?:,[]{}#&*!|>'\"%@`")
 _STR_FIRST = frozenset(chr(c) for c in range(0x21, 0x7f)) - _INDICATOR - set(_BY_FIRST) - {"-"}
 _FLOW_STOP = re.compile(r"[\[\]{}\"'#?]")
 MAX_DEPTH = 100  # deeper documents go to libyaml (which bounds them)
+MAX_KEY = 1000  # YAML limits an implicit key to 1024 characters; longer ones go to libyaml
 _CACHE_MAX = 4096
 _SCALARS: dict[str, Any] = {}  # plain scalar text -> its value, for those that are not strings
 _KEYS: dict[str, bool] = {}  # plain key text -> whether it is a string key this path takes
@@ -98,7 +101,9 @@ def _map(indents: list[int], contents: list[str], i: int, ind: int, depth: int) 
         m = _KEY.match(content)
         if m is None:
             raise _Skip
-        key = m.group(1)
+        if m.end(1) > MAX_KEY:
+            raise _Skip  # libyaml refuses an implicit key this long
+        key = m.group(1).rstrip(" ")
         ok = _KEYS.get(key)
         if ok is None:
             ok = _string_key(key)
@@ -216,7 +221,7 @@ def _plain(text: str) -> Any:
 def _flow(text: str) -> Any:
     """`[]`, `{}`, `[a, b]`, `{k: v, k2: v2}` of plain scalars (nothing nested, nothing quoted)."""
     close = "]" if text[0] == "[" else "}"
-    if text[-1] != close:
+    if text[-1] != close or (close == "}" and len(text) > MAX_KEY):
         raise _Skip
     inner = text[1:-1]
     if not inner.strip(" "):

@@ -28,7 +28,7 @@ REFUSED = [
     "a: {b: [c]}\n", "a: [b: c]\n", "a: [b\n", "a: {b}\n", "a: 'open\n", "- - x\n", "-\n  a: 1\n", "? a\n: b\n",
     "a: b: c\n", "a:\n    b: 1\n  c: 2\n", "a: 1\n - b\n", "just a scalar\n", "", "# only a comment\n",
     "a: x\n b: y\n", "a: [x?y]\n", "a: {b: c:d}\n", "a: [,]\n", "a: [b,,c]\n", "%YAML 1.1\n---\na: 1\n",
-    "'quoted key': 1\n", "\"k\": 1\n", "a: @x\n", "a: `x`\n", "a: - x\n", "a: x:\n", "a: 1\r\nb: 2\r\n",
+    "'quoted key': 1\n", "k" + " " * 1100 + ": v\n", "a: {k" + " " * 1100 + ": v}\n", "\"k\": 1\n", "a: @x\n", "a: `x`\n", "a: - x\n", "a: x:\n", "a: 1\r\nb: 2\r\n",
 ]
 
 
@@ -146,3 +146,18 @@ def test_load_plain_takes_the_fast_path_and_falls_back() -> None:
     assert yamlload.load_plain("a: &x [1]\nb: *x\n", "x.yaml") == ({"a": [1], "b": [1]}, True)
     with pytest.raises(Exception, match="x.yaml:2: invalid YAML"):
         yamlload.load("a: 1\n b: 2\n", "x.yaml")
+
+
+@pytest.mark.parametrize("line", ["a" + " " * 2_000_000 + "b", "k" + " " * 2_000_000 + ": v", "- x" + " " * 2_000_000 + "y"],
+                         ids=["scalar", "key", "item"])
+def test_long_runs_of_spaces_stay_linear(line: str) -> None:
+    """A hostile spec is bounded by its size (8 MiB), and parsing it must stay linear in it: a
+    pattern that backtracks over a run of spaces would take hours here, not milliseconds."""
+    import time
+
+    start = time.perf_counter()
+    got = yamlfast.load(line + "\n")
+    seconds = time.perf_counter() - start
+    assert seconds < 5
+    if got is not None:
+        assert same(got[0], yaml.load(line, Loader=yaml.CSafeLoader)), got[0] if len(line) < 100 else "differs"
