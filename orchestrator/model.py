@@ -108,7 +108,6 @@ class BuildSpec:
         return not self.image and not self.requires and not self.steps and not self.unpack and not self.copy
 
 
-@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Package:
     """One package of a tree: runtime definition + rendered build spec + where it lives."""
@@ -144,6 +143,35 @@ class Package:
     def values_used(self) -> dict[str, Any]:
         doc: dict[str, Any] = json.loads(self.values_json)
         return doc
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickle as one flat tuple of plain data (references as tuples of strings): render
+        workers send every package back, and this halves what pickling one costs them."""
+        spec = self.spec
+        flat_spec = None if spec is None else (
+            spec.image, _flat(spec.requires), spec.requires_final_images, _flat(spec.conflicts),
+            _flat(spec.provides), spec.prelude, spec.steps, spec.env, spec.unpack, spec.package_dir,
+            spec.includes, spec.excludes, spec.copy, spec.retrieve, spec.subpackages, spec.raw_json)
+        ref = self.ref
+        return _unflatten_package, ((
+            ref.category, ref.name, ref.version, self.definition_json, flat_spec, self.tree, self.directory,
+            self.source_file, _flat(self.provides), _flat(self.conflicts), _flat(self.runtime_requires),
+            self.hidden, self.finalize, self.rendered, self.values_json),)
+
+
+def _flat(refs: tuple[DepRef, ...]) -> tuple[tuple[str, str, str], ...]:
+    return tuple([(r.category, r.name, r.version) for r in refs])
+
+
+def _deps(flat: tuple[tuple[str, str, str], ...]) -> tuple[DepRef, ...]:
+    return tuple([DepRef(*r) for r in flat])
+
+
+def _unflatten_package(f: tuple[Any, ...]) -> Package:
+    s = f[4]
+    spec = None if s is None else BuildSpec(s[0], _deps(s[1]), s[2], _deps(s[3]), _deps(s[4]), *s[5:])
+    return Package(PackageRef(f[0], f[1], f[2]), f[3], spec, f[5], f[6], f[7], _deps(f[8]), _deps(f[9]),
+                   _deps(f[10]), *f[11:])
 
 
 # ---------------------------------------------------------------- build inputs/outputs
