@@ -145,7 +145,7 @@ def prepare(trees: list[str], values_files: list[str], known: Walk | None = None
     if stats is not None and known is not None:
         template_paths = known.templates
     else:
-        with _importing_renderer():  # a scan means something will be rendered
+        with _importing_renderer():  # a scan almost always means something will be rendered
             known, scan = None, discover.scan(roots)
         stats, template_paths = scan.stats, scan.templates
     raws, values_digest = values_mod.read_values(values_files)
@@ -164,13 +164,22 @@ def _importing_renderer() -> Iterator[None]:
     if "orchestrator.spec.render" in sys.modules:
         yield
         return
-    thread = threading.Thread(target=importlib.import_module, args=("orchestrator.spec.render",),
+    thread = threading.Thread(target=_import_quietly, args=("orchestrator.spec.render",),
                               name="orch-import", daemon=True)
     thread.start()
     try:
         yield
     finally:
         thread.join()
+
+
+def _import_quietly(name: str) -> None:
+    """A failed import is left to the code that needs the module (it fails again, with a
+    proper error), not printed by the thread."""
+    try:
+        importlib.import_module(name)
+    except BaseException:  # noqa: BLE001 - see above
+        pass
 
 
 def walk_to_store(prep: Prepared, settled: Callable[[int], bool]) -> dict[str, Any] | None:
