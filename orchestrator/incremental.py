@@ -10,7 +10,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, cast
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 from orchestrator import planning
 from orchestrator.keys import KeyInputs, chain_key
@@ -27,6 +27,9 @@ from orchestrator.errors import SpecError
 from orchestrator.planstate import PlanState
 from orchestrator.spec import discover, load as load_mod
 from orchestrator.spec.discover import PackageDir
+
+if TYPE_CHECKING:
+    from orchestrator.spec.prerender import Prerender
 
 
 @dataclass
@@ -152,7 +155,7 @@ def _changed_folders(prep: load_mod.Prepared, folders: list[tuple[str, str | Non
 
 
 def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, store: StoreView,
-                 resolved_image: Callable[[str, str], str | None],
+                 resolved_image: Callable[[str, str], str | None], prerender: Prerender | None = None,
                  ) -> tuple[Planned, dict[str, Any], dict[str, str], bool] | None:
     """Some folders changed, the tree's shape did not: re-render only the changed folders; when
     no changed package's identity, provides or dependencies changed, keep the stored edges and
@@ -191,7 +194,9 @@ def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, sto
             images[(ref, tree)] = resolved_image(ref, tree)
         return images[(ref, tree)]
 
-    rendered = load_mod.render_folders(prep, [p for _, p in rerender])
+    pdirs = [p for _, p in rerender]
+    rendered = (prerender.render(pdirs) if prerender is not None and pdirs else None) \
+        or load_mod.render_folders(prep, pdirs)
     for (i, pdir), (_, pkgs, warns) in zip(rerender, rendered):
         if [p.id for p in pkgs] != folders[i][3]:
             return None

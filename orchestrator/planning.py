@@ -118,6 +118,22 @@ def _plan_with(state: PlanState, trees: list[str], values: list[str], targets: l
     # the working directory too: stored warnings name files relative to it
     meta = [prep.values_digest, prep.templates_digest, str(KEY_SCHEMA), "\0".join(targets or ()), os.getcwd()]
     sig = load_mod.signature(prep, state.settled, *meta)
+    prerender = None
+    if state.result is not None and not targets and (sig is None or sig != state.result.get("signature")):
+        from orchestrator.spec.prerender import Prerender  # something changed: get a renderer ready
+
+        prerender = Prerender(prep)
+    try:
+        return _plan_from(state, prep, sig, meta, targets, store, resolved_image, prerender)
+    finally:
+        if prerender is not None:
+            prerender.close()
+
+
+def _plan_from(state: PlanState, prep: load_mod.Prepared, sig: str | None, meta: list[str],
+               targets: list[str] | None, store: StoreView | None,
+               resolved_image: Callable[[str, str], str | None], prerender: Any) -> Planned:
+    """The plan, from the stored one where it still holds, else computed."""
     from orchestrator.incremental import _decode_result, _from_result, _incremental
 
     stored = _decode_result(state.result) if state.result is not None else None
@@ -139,7 +155,7 @@ def _plan_with(state: PlanState, trees: list[str], values: list[str], targets: l
 
         return _from_result(stored, store or EmptyStore(), lambda: computed()[0], _Deferred(explanations))
     if stored is not None and not targets and stored.meta == meta:
-        inc = _incremental(prep, state, stored, store or EmptyStore(), resolved_image)
+        inc = _incremental(prep, state, stored, store or EmptyStore(), resolved_image, prerender)
         if inc is not None:
             planned, result, texts, durable = inc
             if durable:  # else the stored plan is as good a base for the next run: not rewritten
@@ -147,6 +163,8 @@ def _plan_with(state: PlanState, trees: list[str], values: list[str], targets: l
                 state.put_result(sig, result, texts)
                 state.save()
             return planned
+    if prerender is not None:
+        prerender.close()  # before the render workers fork
     planned, result, own_texts = _compute(prep, state, targets, store, resolved_image)
     result["meta"] = meta
     result["walk"] = load_mod.walk_to_store(prep, state.settled)

@@ -340,12 +340,14 @@ def _folder_packages(pdir: discover.PackageDir, entry: dict[str, Any], values: d
     return [_package(pdir, item, warnings, values, template_refs) for item in entry["items"]], warnings
 
 
-def render_folders(prep: Prepared, pdirs: list[discover.PackageDir],
+def render_folders(prep: Prepared, pdirs: list[discover.PackageDir], renderer: Any = None,
                    ) -> list[tuple[discover.PackageDir, list[Package], list[str]]]:
-    """Render and parse some package folders (no cache): the incremental planner's load."""
+    """Render and parse some package folders (no cache): the incremental planner's load.
+    `renderer`: one already made for `prep` (see `prerender`)."""
     _ROOTS.clear()
     template_refs = set().union(*(value_refs(t) for _, t in prep.templates))
-    renderer = make_renderer(prep.templates) if pdirs else None
+    if renderer is None and pdirs:
+        renderer = make_renderer(prep.templates)
     out = []
     for pdir in pdirs:
         _, pkgs, warnings, *_ = _fresh(pdir, prep.values, renderer, template_refs)
