@@ -66,6 +66,10 @@ def dep_refs(value: Any, field: str, path: str) -> tuple[DepRef, ...]:
     for item in value:
         if not isinstance(item, dict) or not item.get("name"):
             raise _fail(f"'{field}' entries need at least a 'name', got {item!r}", path)
+        name, category, version = item.get("name"), item.get("category", ""), item.get("version", "")
+        if type(name) is str and type(category) is str and type(version) is str:  # nothing to convert
+            out.append(DepRef(category, name, version or ">=0"))
+            continue
         out.append(DepRef(
             scalar_text(item.get("category"), "category", path),
             scalar_text(item.get("name"), "name", path),
@@ -79,8 +83,13 @@ def _strings(value: Any, field: str, path: str) -> tuple[str, ...]:
         return ()
     if not isinstance(value, list):
         raise _fail(f"'{field}' must be a list", path)
+    if set(map(type, value)) <= _STR_ONLY:  # the usual case: nothing to check or convert
+        return tuple(value)
     return tuple(scalar_text(v, field, path) if not isinstance(v, (int, float)) or isinstance(v, bool)
                  else str(v) for v in value)
+
+
+_STR_ONLY = frozenset((str,))
 
 
 def _bool(value: Any, field: str, path: str) -> bool:
