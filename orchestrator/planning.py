@@ -8,7 +8,7 @@ import gc
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import xxhash
 
@@ -20,6 +20,9 @@ from orchestrator.planstate import PlanState, config_id
 from orchestrator.spec import load as load_mod
 from orchestrator.spec.discover import PackageDir
 from orchestrator.spec.walk import Walk
+
+if TYPE_CHECKING:
+    from orchestrator.spec.prerender import Prerender
 
 
 @dataclass
@@ -119,8 +122,9 @@ def _plan_with(state: PlanState, trees: list[str], values: list[str], targets: l
     meta = [prep.values_digest, prep.templates_digest, str(KEY_SCHEMA), "\0".join(targets or ()), os.getcwd()]
     sig = load_mod.signature(prep, state.settled, *meta)
     prerender = None
-    if state.result is not None and not targets and (sig is None or sig != state.result.get("signature")):
-        from orchestrator.spec.prerender import Prerender  # something changed: get a renderer ready
+    last = state.result
+    if last is not None and not targets and last.get("meta") == meta and (sig is None or sig != last.get("signature")):
+        from orchestrator.spec.prerender import Prerender  # an incremental plan: get a renderer ready
 
         prerender = Prerender(prep)
     try:
@@ -132,7 +136,7 @@ def _plan_with(state: PlanState, trees: list[str], values: list[str], targets: l
 
 def _plan_from(state: PlanState, prep: load_mod.Prepared, sig: str | None, meta: list[str],
                targets: list[str] | None, store: StoreView | None,
-               resolved_image: Callable[[str, str], str | None], prerender: Any) -> Planned:
+               resolved_image: Callable[[str, str], str | None], prerender: Prerender | None) -> Planned:
     """The plan, from the stored one where it still holds, else computed."""
     from orchestrator.incremental import _decode_result, _from_result, _incremental
 
