@@ -3,13 +3,12 @@ everything else, invalid YAML included, so libyaml parses it and reports the err
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
 import yaml
 
 from orchestrator.spec import yamlfast, yamlload
-from tests.unit.test_yamlload import same
+from tests.unit.test_yamlload import corpus_yaml_files, same
 
 TAKEN = [
     "name: pkg00091\ncategory: cat00\nversion: \"1.9.91\"\nfinal: false\ndeps: \n- {name: a, category: b}\n",
@@ -126,13 +125,8 @@ def test_random_documents_match_libyaml_or_are_refused(seed: int) -> None:
 
 
 def test_every_corpus_spec_the_fast_path_takes_matches() -> None:
-    root = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
-    root = root if root.is_dir() else Path("/work/shared/corpus")
-    files = [p for p in sorted(root.rglob("*.yaml")) if p.is_file()] if root.is_dir() else []
-    if not files:
-        pytest.skip("no corpus")
     taken = 0
-    for path in files:
+    for path in corpus_yaml_files():
         text = path.read_text(encoding="utf-8", errors="replace")
         got = yamlfast.load(text)
         if got is not None:
