@@ -27,9 +27,11 @@ try:
 except ImportError:  # pragma: no cover
     from yaml import SafeLoader as _Base  # type: ignore[assignment]
 
-__all__ = ["load"]
+__all__ = ["STR", "load", "resolve"]
 
-_STR = "tag:yaml.org,2002:str"
+STR = _STR = "tag:yaml.org,2002:str"
+# a plain scalar's implicit tag depends only on its text, through the patterns registered for
+# its first character (PyYAML's own rule; `yamlload`'s libyaml hooks use `resolve` too)
 _BY_FIRST: dict[str, tuple[tuple[str, Any], ...]] = {
     first: tuple(pairs) for first, pairs in _Base.yaml_implicit_resolvers.items()}
 _CONSTRUCT = {tag: _Base.yaml_constructors[tag] for tag in (
@@ -165,13 +167,14 @@ def _seq(indents: list[int], contents: list[str], i: int, ind: int, depth: int) 
 
 
 def _string_key(key: str) -> bool:
-    ok = " #" not in key and _resolve(key) is _STR
+    ok = " #" not in key and resolve(key) is _STR
     if len(_KEYS) < _CACHE_MAX:
         _KEYS[key] = ok
     return ok
 
 
-def _resolve(text: str) -> str:
+def resolve(text: str) -> str:
+    """The implicit tag of a plain scalar: the first registered pattern that matches, else str."""
     for tag, regexp in _BY_FIRST.get(text[:1], ()):
         if regexp.match(text):
             return str(tag)
@@ -202,7 +205,7 @@ def _plain(text: str) -> Any:
         raise _Skip
     if ": " in text or text[-1] == ":" or " #" in text:
         raise _Skip
-    tag = _resolve(text)
+    tag = resolve(text)
     if tag is _STR:
         return text
     try:

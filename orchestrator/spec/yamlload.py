@@ -32,7 +32,7 @@ MAX_DEPTH = 200
 # `*name` where a node can start (line start, after a space or a flow indicator); regexes
 # such as `/usr/share/.*` do not match. False positives only cost the (linear) check.
 _ALIAS = re.compile(r"(?:^|[\s\[{,:])\*[^\s,\]}]")
-_STR, _SEQ, _MAP = "tag:yaml.org,2002:str", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"
+_STR, _SEQ, _MAP = yamlfast.STR, "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"
 _MERGING = frozenset(("tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"))
 
 
@@ -48,18 +48,15 @@ class _Loader(_Base):  # type: ignore[misc, valid-type]
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
         if kind is ScalarNode:
             if implicit[0]:  # plain: the first registered pattern that matches, else a string
-                for tag, regexp in _BY_FIRST.get(value[:1], ()):
-                    if regexp.match(value):
-                        if tag in _MERGING:
-                            self.orch_merges = True
-                        return tag
+                tag = yamlfast.resolve(value)
+                if tag in _MERGING:
+                    self.orch_merges = True
+                return tag
             return _STR
         return _SEQ if kind is SequenceNode else _MAP
 
 
 assert not _Base.yaml_path_resolvers and None not in _Base.yaml_implicit_resolvers
-_BY_FIRST: dict[str, tuple[tuple[str, Any], ...]] = {
-    first: tuple(pairs) for first, pairs in _Base.yaml_implicit_resolvers.items()}
 
 
 _NATIVE = frozenset((str, int, float, bool, type(None)))  # scalars that JSON keeps as they are
