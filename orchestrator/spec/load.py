@@ -225,9 +225,8 @@ def load(trees: list[str], values_files: list[str], cache: LoadCache | None = No
     if misses:
         renderer = make_renderer(templates)
         digest = cache.peek_digest if cache is not None else None
-        head = cache.dir_head if cache is not None else None
-        fresh = workers.render_all(
-            misses, lambda pdir: _fresh(pdir, values, renderer, template_refs, digest, (*digests, head)))
+        sig = (*digests, cache.dir_head) if cache is not None else None
+        fresh = workers.render_all(misses, lambda pdir: _fresh(pdir, values, renderer, template_refs, digest, sig))
     try:
         _collect(loaded, entries, fresh, cache, template_refs)
     finally:
@@ -252,7 +251,7 @@ def folder_sig(pdir: discover.PackageDir, templates_digest: str, values_digest: 
 
 def _fresh(pdir: discover.PackageDir, values: dict[str, Any], renderer: Any, template_refs: set[str],
            digest: Callable[[str, discover.Stat], str] | None = None,
-           sig: tuple[str, str, Callable[[str, list[Any]], str] | None] | None = None) -> Fresh:
+           sig: tuple[str, str, Callable[[str, list[Any]], str]] | None = None) -> Fresh:
     """Render one folder into its cache entry and its packages (in a worker process, maybe),
     and digest its build context's files with `digest` (reading them is parallel work too).
     With `sig` (the templates' and values' digests, the cache's `dir_head`), also the folder's
@@ -275,7 +274,7 @@ def _fresh(pdir: discover.PackageDir, values: dict[str, Any], renderer: Any, tem
     folder = head = None
     if sig is not None:
         folder = folder_sig(pdir, sig[0], sig[1])
-        head = sig[2](pdir.path, folder) if sig[2] is not None else None
+        head = sig[2](pdir.path, folder)
     return text, pkgs, warnings, files, folder, head
 
 
@@ -302,7 +301,8 @@ def _collect(loaded: Loaded, entries: list[dict[str, Any] | None],
         if entry is None:
             text, pkgs, warnings, files, sig, head = next(fresh)
             loaded.rendered += 1
-            if cache is not None and sig is not None:
+            if cache is not None:
+                assert sig is not None  # `load` asks for it whenever there is a cache
                 cache.put_dir(pdir.path, sig, text, head)
                 stats = loaded.scan.stats
                 for path, digest in files:

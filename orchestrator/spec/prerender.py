@@ -96,9 +96,9 @@ class Prerender:
 def _serve(prep: Any, down: int, up: int) -> None:
     """In the child: get ready, then render what the parent asks for (nothing, if it closes)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops this
-    from orchestrator.spec import load
-
     from multiprocessing.connection import Connection
+
+    from orchestrator.spec import load
 
     renderer = load.make_renderer(prep.templates)
     prep.values  # noqa: B018 - parses the values files now
