@@ -1,4 +1,4 @@
 """`python -m orchestrator` is the `orch` command."""
-from orchestrator.cli import main
+from orchestrator.cli import run
 
-raise SystemExit(main())
+run()

@@ -64,7 +64,30 @@ def cache_dir(args: argparse.Namespace) -> str:
     return str(args.cache_dir or default_cache_dir())
 
 
+# What a command that wrote out all of its work leaves behind, kept to the end (see `run`).
+_EXIT_AT_ONCE: list[Any] = []
+
+
+def run() -> None:
+    """The `orch` command: `main`, then exit. A plan leaves tens of MB of objects behind;
+    freeing them and tearing the interpreter down costs up to a fifth of a warm plan's time and
+    does nothing for a command whose work is all written out (its state file committed, its
+    children reaped, nothing registered to run at exit). Such commands (`plan`) say so; the
+    rest exit the usual way."""
+    code = main()
+    if not _EXIT_AT_ONCE:
+        raise SystemExit(code)
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader went away (`orch plan | head`): not an error
+        pass
+    finally:
+        sys.stderr.flush()
+        os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
+    _EXIT_AT_ONCE.clear()
     try:
         args_in = sys.argv[1:] if argv is None else argv
         args = parser(args_in[0] if args_in else None).parse_args(args_in)
@@ -115,6 +138,7 @@ def _plan(args: argparse.Namespace) -> int:
     from orchestrator import app
 
     planned = app.plan(args.tree, args.values, cache_dir(args), targets=args.targets or None)
+    _EXIT_AT_ONCE.append(planned)
     _warn(planned.warnings)
     if args.explain:
         doc = app.explain(planned, args.explain)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+from collections import ChainMap
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, cast
@@ -181,9 +182,16 @@ def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, sto
             rehash.append((i, pdir))
     if len(rerender) + len(rehash) > _MAX_INCREMENTAL * max(len(folders), 1):
         return None
-    texts = state.get_explanations(stored.token)
-    if texts is None or any(n not in texts for n in stored.order):
-        return None
+    changed = rerender + rehash
+    durable = not changed or any(sigs[i][0] is not None and sigs[i][1] is not None for i, _ in changed)
+    stored_texts: Mapping[str, str]
+    if durable or rehash:  # written back with the result, or read for the rehashed packages
+        got = state.get_explanations(stored.token)
+        if got is None or any(n not in got for n in stored.order):
+            return None
+        stored_texts = got
+    else:  # nothing is stored (racy edits): read only if an explanation is asked for
+        stored_texts = _Deferred(lambda: _stored_texts(prep, state, stored, store, resolved_image))
     # own inputs of the changed packages: (spec, files, image, directory, values JSON, spec JSON)
     own: dict[str, tuple[str, tuple[tuple[str, str], ...], str, str, str, str]] = {}
     warnings = [f[4] for f in folders]
@@ -211,12 +219,12 @@ def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, sto
         for node in folders[i][3]:
             if node in stored.special:
                 return None
-            doc = own_doc(texts[node])
+            doc = own_doc(stored_texts[node])
             files = _context_files(pdir, stats) if doc["spec"] else ()
             own[node] = (doc["spec"], files, doc["image"], doc["dir"], json.dumps(doc["values"]), stored.specs[node])
     keys, owns = dict(stored.keys), dict(stored.owns)
     specs = dict(stored.specs)
-    texts = dict(texts)
+    texts: dict[str, str] = {}  # own texts of the changed packages, over the stored ones
     moved: set[str] = set()
     deps, kinds = stored.deps, stored.kinds
     for node in stored.order:
@@ -240,7 +248,8 @@ def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, sto
             once.append(planning._compute(prep, state, None, store, resolved_image)[0])
         return once[0]
 
-    explanations = Explanations(texts, keys, deps, kinds, owns)
+    all_texts = ChainMap(texts, stored_texts)  # type: ignore[arg-type]
+    explanations = Explanations(all_texts, keys, deps, kinds, owns)
     inputs = explanations.inputs
     order = stored.order
     plan = make_plan(order, deps, inputs, keys, specs, explanations, store)
@@ -262,6 +271,13 @@ def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, sto
         "special": sorted(stored.special),
         "folders": [[f[0], s[0], s[1], f[3], w] for f, s, w in zip(folders, sigs, warnings)],
     }
-    changed = rerender + rehash
-    durable = not changed or any(sigs[i][0] is not None and sigs[i][1] is not None for i, _ in changed)
-    return planned, result, texts, durable
+    return planned, result, dict(all_texts) if durable else texts, durable
+
+
+def _stored_texts(prep: load_mod.Prepared, state: PlanState, stored: _Stored, store: StoreView,
+                  resolved_image: Callable[[str, str], str | None]) -> Mapping[str, str]:
+    """The stored plan's own texts; recomputed (the full path) when the file is damaged."""
+    texts = state.get_explanations(stored.token)
+    if texts is None or any(n not in texts for n in stored.order):
+        return planning._compute(prep, state, None, store, resolved_image)[2]
+    return texts

@@ -46,8 +46,9 @@ def _body(path: str | None) -> bytes | None:
     if not path:
         return None
     try:
-        with open(path, "rb") as fh:
-            header, _, body = fh.read().partition(b"\n")
+        with open(path, "rb") as fh:  # header and body read apart: an 11 MB body is not copied
+            header = fh.readline().rstrip(b"\n")
+            body = fh.read()
         name, _, digest = header.decode("ascii").rpartition(" ")
     except (OSError, UnicodeDecodeError):
         return None
@@ -62,11 +63,11 @@ def _read(path: str | None) -> Any:
     if body is None:
         return None
     try:
-        first, _, rest = body.partition(b"\n")
-        doc = json.loads(first)
+        cut = body.find(b"\n")
+        doc = json.loads(body if cut < 0 else body[:cut])
         if isinstance(doc, dict) and "_lines" in doc:  # see `_write`
             key, count = doc.pop("_lines")
-            lines = rest.decode().split("\n") if count else []
+            lines = str(memoryview(body)[cut + 1:], "utf-8").split("\n") if count and cut >= 0 else []
             if len(lines) != count:
                 return None
             doc[key] = lines

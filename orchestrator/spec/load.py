@@ -109,6 +109,7 @@ class Prepared:
         self.values_raw, self.values_digest = values_raw, values_digest
         self.templates, self.templates_digest = templates, templates_digest  # (absolute path, text)
         self._values: dict[str, Any] | None = None
+        self._changed: set[str] | None = None
 
     @property
     def scan(self) -> discover.TreeScan:
@@ -127,7 +128,11 @@ class Prepared:
     def changed(self) -> set[str] | None:
         """Files whose stat data differ from the last walk's; None when the trees were scanned
         (not known). Only an incremental plan asks: the no-change path never pays for it."""
-        return None if self._known is None else self._known.changed(self.stats)
+        if self._known is None:
+            return None
+        if self._changed is None:
+            self._changed = self._known.changed(self.stats)
+        return self._changed
 
     @property
     def values(self) -> dict[str, Any]:

@@ -189,6 +189,26 @@ def test_a_plan_of_only_racy_edits_keeps_the_stored_plan(tmp_path: Path) -> None
     assert compute(tree, values, cache).rendered == 0  # and now the fast path
 
 
+@pytest.mark.parametrize("damage_explain", [False, True])
+def test_racy_edit_explains_like_a_fresh_plan(tmp_path: Path, damage_explain: bool) -> None:
+    """A plan of only racy edits stores nothing, so it reads the stored explanations only when
+    one is asked for; they equal a fresh plan's, even when the stored ones are damaged."""
+    tree, values = make_tree(tmp_path / "src")
+    cache = tmp_path / "cache"
+    compute(tree, values, cache)
+    if damage_explain:
+        state = _state_file(cache, "explain")
+        state.write_bytes(state.read_bytes()[:-10])
+    (tree / "a" / "build.yaml").write_text(BUILD.replace("echo {{", "echo racy {{"))  # mtime: now
+    racy = compute(tree, values, cache)
+    assert racy.rendered == 1
+    fresh = compute(tree, values, tmp_path / "fresh")
+    assert keys(racy) == keys(fresh)
+    for node in fresh.order:  # the edited package, its dependent and the untouched ones
+        assert racy.inputs[node] == fresh.inputs[node]
+    assert [i.explanation for i in racy.plan.items] == [i.explanation for i in fresh.plan.items]
+
+
 def test_racy_context_file_is_rehashed(tmp_path: Path) -> None:
     tree, values = make_tree(tmp_path / "src")
     cache = tmp_path / "cache"
