@@ -30,10 +30,14 @@ class PackageGraph:
     packages: dict[str, Package]
     graph: nx.DiGraph  # edge dependency -> dependent, attribute "kinds"
     _order: list[str] | None = field(default=None, repr=False, compare=False)
+    _deps: dict[str, list[tuple[str, tuple[str, ...]]]] | None = field(default=None, repr=False, compare=False)
 
     def deps_kinds(self, node: str) -> list[tuple[str, tuple[str, ...]]]:
-        """Direct build dependencies, sorted by id, each with the kinds of its edge."""
-        return sorted((dep, data["kinds"]) for dep, data in self.graph.pred[node].items())
+        """Direct build dependencies, sorted by id, each with the kinds of its edge (worked out
+        for every node at once: a networkx adjacency view per node costs more than the rest)."""
+        if self._deps is None:
+            self._deps = _deps_of(self.graph.nodes, ((s, d, k) for s, d, k in self.graph.edges(data="kinds")))
+        return list(self._deps[node])
 
     def order(self) -> list[str]:
         """Build order: dependencies first, ties by id (deterministic): networkx's
@@ -153,9 +157,9 @@ def build_graph(packages: list[Package]) -> PackageGraph:
                 add(resolver.resolve(copy.package, pkg), pkg, "copy")
     graph = nx.DiGraph()
     graph.add_nodes_from(by_id)
-    graph.add_edges_from((src, dst, {"kinds": tuple(k for k in KINDS if k in kinds)})
-                         for (src, dst), kinds in edges.items())
-    result = PackageGraph(by_id, graph)
+    kinds_of = {edge: tuple(k for k in KINDS if k in kinds) for edge, kinds in edges.items()}
+    graph.add_edges_from((src, dst, {"kinds": kinds}) for (src, dst), kinds in kinds_of.items())
+    result = PackageGraph(by_id, graph, _deps=_deps_of(by_id, ((s, d, k) for (s, d), k in kinds_of.items())))
     if len(result.order()) != len(by_id):  # Kahn leaves the nodes of a cycle unordered
         nodes = _find_cycle(graph)
         first = by_id[nodes[0]]
@@ -163,6 +167,17 @@ def build_graph(packages: list[Package]) -> PackageGraph:
                          reason=Reason.CIRCULAR_DEPENDENCY, file=first.source_file,
                          hint="break the cycle in one of these build specs")
     return result
+
+
+def _deps_of(nodes: Iterable[str], edges: Iterable[tuple[str, str, tuple[str, ...]]],
+             ) -> dict[str, list[tuple[str, tuple[str, ...]]]]:
+    """Each node's dependencies with their edge kinds, sorted by id."""
+    deps: dict[str, list[tuple[str, tuple[str, ...]]]] = {n: [] for n in nodes}
+    for src, dst, kinds in edges:
+        deps[dst].append((src, kinds))
+    for entries in deps.values():
+        entries.sort()
+    return deps
 
 
 def _replaced(pkg: Package, provider: Package) -> Package:

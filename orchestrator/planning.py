@@ -230,7 +230,7 @@ def _compute(prep: load_mod.Prepared, state: PlanState, targets: list[str] | Non
     kinds: dict[tuple[str, str], tuple[str, ...]] = {}
     contexts: dict[str, PackageDir] = {}
     specs: dict[str, str] = {}
-    stats = loaded.scan.stats
+    stats, fresh = loaded.scan.stats, loaded.digests  # digests the render workers worked out
     for node in order:
         pkg = graph.packages[node]
         pdir = by_dir[(pkg.tree, pkg.directory)]
@@ -238,7 +238,7 @@ def _compute(prep: load_mod.Prepared, state: PlanState, targets: list[str] | Non
         files: tuple[tuple[str, str], ...] = ()
         if pkg.spec is not None:
             files = tuple(
-                (rel, state.file_digest(p, stats[p]))
+                (rel, fresh.get(p) or state.file_digest(p, stats[p]))
                 for rel in pdir.context
                 for p in (os.path.join(pdir.path, rel),)
             )

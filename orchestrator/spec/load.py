@@ -58,6 +58,7 @@ class Loaded:
     rendered: int = 0  # package folders rendered (not served from the cache)
     # per package folder, in scan order: (folder, ids of its packages, its warnings)
     folders: list[tuple[discover.PackageDir, list[str], list[str]]] = field(default_factory=list)
+    digests: dict[str, str] = field(default_factory=dict)  # context file -> digest, from the workers
 
 
 def display(path: str) -> str:
@@ -312,6 +313,7 @@ def _collect(loaded: Loaded, entries: list[dict[str, Any] | None],
                 stats = loaded.scan.stats
                 for path, digest in files:
                     cache.put_file(path, stats[path], digest)
+            loaded.digests.update(files)
         else:
             pkgs, warnings = _folder_packages(pdir, entry, loaded.values, template_refs)
         ids = []
