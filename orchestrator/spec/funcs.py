@@ -5,8 +5,11 @@ One table (`FUNCS`) serves both dialects: Go templates call `name a b`, native J
 goes last, as in a Go pipeline).
 Every function checks its arity and rejects undefined arguments (see `tmplrt`) unless it is one of
 the documented tests. Semantics follow the Go/sprig documentation; map iteration order, which is
-random in sprig (`keys`, `values`), is sorted here so output is deterministic. Non-deterministic
-sprig functions (`now`, `rand*`, `uuidv4`, `env`, `expandenv`) are deliberately absent.
+random in sprig (`keys`, `values`), is sorted here so output is deterministic. Functions whose
+output is not reproducible (`now`, `date*`, `rand*`, `uuidv4`, `env`, crypto generators, …) and
+`semver` are deliberately absent: `funcs_refused` gives templates that call them a clear error.
+The table is split by topic: funcs_str, funcs_text (strings), funcs_coll (lists, dicts), funcs_data
+(JSON, YAML, encodings), funcs_regex, funcs_more (paths, float math, misc), funcs_url.
 """
 from __future__ import annotations
 
@@ -330,7 +333,11 @@ def deep_equal(a: Any, b: Any) -> bool:
 
 
 from . import funcs_coll as _coll  # noqa: F401  (registers list/dict functions)
-from . import funcs_data as _data  # noqa: F401  (registers encoding/regex/semver functions)
+from . import funcs_data as _data  # noqa: F401  (registers encoding/semver functions)
+from . import funcs_more as _more  # noqa: F401  (registers path, float math and misc functions)
+from . import funcs_regex as _regex  # noqa: F401  (registers regex functions)
 from . import funcs_str as _str  # noqa: F401  (registers string and number functions)
+from . import funcs_text as _text  # noqa: F401  (registers case/wrap/abbrev functions and js)
+from . import funcs_url as _url  # noqa: F401  (registers urlParse/urlJoin)
 
 __all__ = ["FUNCS", "empty", "register", "sort_keys", "strslice", "strval"]

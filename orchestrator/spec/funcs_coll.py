@@ -1,8 +1,11 @@
 """sprig list and dict functions (`list`, `dict`, `get`, `set`, `merge`, `has`, `keys`, `uniq`, …).
 
-`set`/`unset`/`merge` mutate their map argument like sprig does; the renderer deep-copies the
-values before rendering any template that uses them, so a template can never change the values
-another package sees.
+A sprig `mustX` variant is registered with its `X`: sprig's plain versions panic where the must
+versions return the error, and either ends the render. `set`/`unset`/`merge`/`mergeOverwrite`
+mutate their map argument like sprig does; the renderer deep-copies the values before rendering
+any template that uses them, so a template can never change the values another package sees.
+`mustMerge`/`mustMergeOverwrite` are not on the renderer's list of mutating functions, so they
+merge into a copy of their first argument and return it (sprig would also change the argument).
 """
 from __future__ import annotations
 
@@ -106,6 +109,21 @@ def merge_overwrite(dst: Any, *srcs: Any) -> Any:
     return d
 
 
+@register("mustMerge")
+def must_merge(dst: Any, *srcs: Any) -> Any:
+    return merge(_copy(m_(dst, "mustMerge")), *srcs)
+
+
+@register("mustMergeOverwrite")
+def must_merge_overwrite(dst: Any, *srcs: Any) -> Any:
+    return merge_overwrite(_copy(m_(dst, "mustMergeOverwrite")), *srcs)
+
+
+def _copy(d: dict[Any, Any]) -> dict[Any, Any]:
+    """The maps merging would write into (nested ones too); lists and scalars are never written."""
+    return {k: _copy(v) if isinstance(v, dict) else v for k, v in d.items()}
+
+
 @register("dig", lenient=True)
 def dig(*args: Any) -> Any:
     if len(args) < 3:
@@ -119,12 +137,12 @@ def dig(*args: Any) -> Any:
     return cur
 
 
-@register("append", "push", lenient=True)
+@register("append", "push", "mustAppend", "mustPush", lenient=True)
 def append(lst: Any, v: Any) -> list[Any]:
     return l_(lst, "push") + [v]
 
 
-@register("prepend", lenient=True)
+@register("prepend", "mustPrepend", lenient=True)
 def prepend(lst: Any, v: Any) -> list[Any]:
     return [v] + l_(lst, "prepend")
 
@@ -137,44 +155,44 @@ def concat(*lists: Any) -> list[Any]:
     return out
 
 
-@register("first")
+@register("first", "mustFirst")
 def first(lst: Any) -> Any:
     v = l_(lst, "find first")
     return v[0] if v else None
 
 
-@register("last")
+@register("last", "mustLast")
 def last(lst: Any) -> Any:
     v = l_(lst, "find last")
     return v[-1] if v else None
 
 
-@register("rest")
+@register("rest", "mustRest")
 def rest(lst: Any) -> list[Any]:
     return l_(lst, "find rest")[1:]
 
 
-@register("initial")
+@register("initial", "mustInitial")
 def initial(lst: Any) -> list[Any]:
     return l_(lst, "find initial")[:-1]
 
 
-@register("reverse")
+@register("reverse", "mustReverse")
 def reverse(lst: Any) -> list[Any]:
     return l_(lst, "find reverse")[::-1]
 
 
-@register("compact")
+@register("compact", "mustCompact")
 def compact(lst: Any) -> list[Any]:
     return [v for v in l_(lst, "compact") if not empty(v)]
 
 
-@register("without")
+@register("without", "mustWithout")
 def without(lst: Any, *vs: Any) -> list[Any]:
     return [v for v in l_(lst, "find without") if v not in vs]
 
 
-@register("uniq")
+@register("uniq", "mustUniq")
 def uniq(lst: Any) -> list[Any]:
     out: list[Any] = []
     for v in l_(lst, "find uniq"):
@@ -183,7 +201,7 @@ def uniq(lst: Any) -> list[Any]:
     return out
 
 
-@register("has")
+@register("has", "mustHas")
 def has(needle: Any, haystack: Any) -> bool:
     if haystack is None:
         return False
@@ -195,7 +213,7 @@ def sort_alpha(lst: Any) -> list[str]:
     return sorted(strslice(lst)) if isinstance(lst, (list, tuple)) else [strval(lst)]
 
 
-@register("chunk")
+@register("chunk", "mustChunk")
 def chunk(size: Any, lst: Any) -> list[list[Any]]:
     n, v = i_(size, "chunk"), l_(lst, "chunk")
     if n <= 0:

@@ -1,8 +1,9 @@
-"""sprig/helm data functions: YAML/JSON, base64, hashes, regular expressions, semver constraints.
+"""sprig/helm data functions: YAML/JSON, base64, hashes, semver constraints (regexes: funcs_regex).
 
 JSON follows Go's encoding/json (sorted keys, `<>&` escaped, integral floats without `.0`);
-`toYaml` trims the final newline like helm. Regexes use Python's `re` (RE2 syntax is nearly a
-subset); `fromYaml` refuses alias-heavy documents so a tiny string cannot expand into a huge value.
+`toJson`/`toPrettyJson` print "" for what JSON cannot hold (NaN, infinities), as helm and sprig do,
+while `toRawJson` and the `mustTo*Json` variants fail. `toYaml` trims the final newline like helm;
+`fromYaml` refuses alias-heavy documents so a tiny string cannot expand into a huge value.
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from typing import Any
 
 import yaml
 
-from .funcs import i_, register, s_
+from .funcs import register, s_
+from .gofmt import format_float
 from .tmplrt import Fault, Missing, UndefinedValue
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -37,9 +39,13 @@ def plain(v: Any) -> Any:
 
 
 # ------------------------------------------------------------------ JSON (Go encoding/json style)
+class JSONUnsupported(Fault):
+    """json.Marshal's UnsupportedValueError (sprig's non-must encoders swallow it)."""
+
+
 def _go_float(f: float) -> str:
     if not math.isfinite(f):
-        raise Fault(f"json: unsupported value: {f}")
+        raise JSONUnsupported(f"json: unsupported value: {format_float(f)}")
     a = abs(f)
     if a != 0 and (a < 1e-6 or a >= 1e21):
         return repr(f).replace("e-0", "e-")
@@ -78,19 +84,35 @@ def _json(v: Any, html: bool, indent: str, level: int) -> str:
     return _json(str(v), html, indent, level)
 
 
-@register("toJson")
-def to_json(v: Any) -> str:
+@register("mustToJson")
+def must_to_json(v: Any) -> str:
     return _json(plain(v), True, "", 0)
 
 
-@register("toRawJson")
+@register("toRawJson", "mustToRawJson")
 def to_raw_json(v: Any) -> str:
     return _json(plain(v), False, "", 0)
 
 
+@register("mustToPrettyJson")
+def must_to_pretty_json(v: Any) -> str:
+    return _json(plain(v), True, "  ", 0)
+
+
+@register("toJson")
+def to_json(v: Any) -> str:
+    try:
+        return must_to_json(v)
+    except JSONUnsupported:
+        return ""
+
+
 @register("toPrettyJson")
 def to_pretty_json(v: Any) -> str:
-    return _json(plain(v), True, "  ", 0)
+    try:
+        return must_to_pretty_json(v)
+    except JSONUnsupported:
+        return ""
 
 
 def _load_json(s: str) -> Any:
@@ -104,6 +126,24 @@ def from_json(s: Any) -> Any:
     except ValueError as e:
         return {"Error": str(e)}
     return v if isinstance(v, dict) else {"Error": "json: cannot unmarshal into a map"}
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"invalid character '{name[0]}' looking for beginning of value")
+
+
+def _json_number(text: str) -> float:
+    f = float(text)
+    if not math.isfinite(f):
+        raise ValueError(f"json: cannot unmarshal number {text} into Go value of type float64")
+    return f
+
+
+@register("mustFromJson")
+def must_from_json(s: Any) -> Any:
+    """sprig's decoder: any JSON value, numbers as float64 (like Go's interface{}); bad JSON fails."""
+    return json.loads(s_(s, "mustFromJson"), parse_int=_json_number, parse_float=_json_number,
+                      parse_constant=_no_constant)
 
 
 @register("fromJsonArray")
@@ -192,96 +232,6 @@ def sha1sum(s: Any) -> str:
 @register("adler32sum")
 def adler32sum(s: Any) -> str:
     return str(zlib.adler32(s_(s, "adler32sum").encode()))
-
-
-# ------------------------------------------------------------------ regular expressions
-_RE_CACHE: dict[str, re.Pattern[str]] = {}
-
-
-def _re(pattern: Any, fn: str) -> re.Pattern[str]:
-    p = s_(pattern, fn)
-    rx = _RE_CACHE.get(p)
-    if rx is None:
-        try:
-            rx = re.compile(p.replace("\\z", "\\Z"))
-        except re.error as e:
-            raise Fault(f"{fn}: bad regular expression {p!r}: {e}") from None
-        if len(_RE_CACHE) > 512:
-            _RE_CACHE.clear()
-        _RE_CACHE[p] = rx
-    return rx
-
-
-@register("regexMatch")
-def regex_match(pattern: Any, s: Any) -> bool:
-    return _re(pattern, "regexMatch").search(s_(s, "regexMatch")) is not None
-
-
-@register("regexFind")
-def regex_find(pattern: Any, s: Any) -> str:
-    m = _re(pattern, "regexFind").search(s_(s, "regexFind"))
-    return m.group(0) if m else ""
-
-
-@register("regexFindAll")
-def regex_find_all(pattern: Any, s: Any, n: Any) -> list[str]:
-    found = [m.group(0) for m in _re(pattern, "regexFindAll").finditer(s_(s, "regexFindAll"))]
-    n = i_(n, "regexFindAll")
-    return found if n < 0 else found[:n]
-
-
-def _expand(m: re.Match[str], repl: str) -> str:
-    """Go's Regexp.Expand: `$1`, `${1}`, `$name`, `${name}`, `$$`; unknown groups expand to ""."""
-    out: list[str] = []
-    i = 0
-    while i < len(repl):
-        c = repl[i]
-        if c != "$" or i + 1 >= len(repl):
-            out.append(c)
-            i += 1
-            continue
-        if repl[i + 1] == "$":
-            out.append("$")
-            i += 2
-            continue
-        if repl[i + 1] == "{":
-            j = repl.find("}", i + 2)
-            name = repl[i + 2:j] if j > 0 else ""
-            nxt = j + 1
-        else:
-            mm = re.match(r"[A-Za-z0-9_]+", repl[i + 1:])
-            name = mm.group(0) if mm else ""
-            nxt = i + 1 + len(name)
-        if not name or not re.fullmatch(r"[A-Za-z0-9_]+", name):
-            out.append("$")
-            i += 1
-            continue
-        try:
-            g = m.group(int(name) if name.isdigit() else name)
-        except IndexError:
-            g = ""
-        out.append(g or "")
-        i = nxt
-    return "".join(out)
-
-
-@register("regexReplaceAll")
-def regex_replace_all(pattern: Any, s: Any, repl: Any) -> str:
-    r = s_(repl, "regexReplaceAll")
-    return _re(pattern, "regexReplaceAll").sub(lambda m: _expand(m, r), s_(s, "regexReplaceAll"))
-
-
-@register("regexReplaceAllLiteral")
-def regex_replace_all_literal(pattern: Any, s: Any, repl: Any) -> str:
-    r = s_(repl, "regexReplaceAllLiteral")
-    return _re(pattern, "regexReplaceAllLiteral").sub(lambda m: r, s_(s, "regexReplaceAllLiteral"))
-
-
-@register("regexSplit")
-def regex_split(pattern: Any, s: Any, n: Any) -> list[str]:
-    n = i_(n, "regexSplit")
-    parts = _re(pattern, "regexSplit").split(s_(s, "regexSplit"), maxsplit=max(n - 1, 0) if n > 0 else 0)
-    return parts if n != 0 else []
 
 
 # ------------------------------------------------------------------ semver (Masterminds-style)

@@ -52,7 +52,7 @@ def trim(s: Any) -> str:
     return s_(s, "trim").strip()
 
 
-@register("trimAll")
+@register("trimAll", "trimall")
 def trim_all(cut: Any, s: Any) -> str:
     return s_(s, "trimAll").strip(s_(cut, "trimAll"))
 
@@ -244,7 +244,7 @@ def mod(a: Any, b: Any) -> int:
     return x - _quo(x, y) * y
 
 
-@register("max")
+@register("max", "biggest")
 def max_(a: Any, *vs: Any) -> int:
     return max([to_int(a)] + [to_int(v) for v in vs])
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Container
 from dataclasses import dataclass, field
 
+from .funcs_refused import refusal
 from .gotmpl import (
     COMMENT,
     Chain,
@@ -249,7 +250,7 @@ class Parser:
             node = VarRef(self._lookup(name, k), tuple(rest))
         elif t.kind == "ident":
             if t.text not in self.funcs:
-                raise GoSyntaxError(f'function "{t.text}" not defined', k)
+                raise GoSyntaxError(refusal(t.text) or f'function "{t.text}" not defined', k)
             node = Ident(t.text)
         elif t.kind == "(":
             cmds, j = self._cmds(toks, i + 1, k)
