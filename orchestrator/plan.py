@@ -124,8 +124,9 @@ def own_text(inputs: KeyInputs, directory: str, values_json: str) -> str:
     `values_json`: the values its templates can use, already encoded. The canonical spec text
     goes in as the JSON it is (not escaped into a string): `own_doc` makes it text again."""
     spec = inputs.spec or '""'
-    return (f'{{"dir": {json.dumps(directory)}, "values": {values_json}, "id": {json.dumps(inputs.id)}, '
-            f'"spec": {spec}, "files": {json.dumps(dict(inputs.files))}, "image": {json.dumps(inputs.image)}}}')
+    files = ", ".join(f"{_enc(path)}: {_enc(digest)}" for path, digest in dict(inputs.files).items())
+    return (f'{{"dir": {_enc(directory)}, "values": {values_json}, "id": {_enc(inputs.id)}, '
+            f'"spec": {spec}, "files": {{{files}}}, "image": {_enc(inputs.image)}}}')
 
 
 def own_doc(text: str) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from orchestrator.spec import discover, parse, restat, values as values_mod, wor
 from orchestrator.spec.walk import Walk
 
 SCHEMA = "orch-load-2"
+_enc: Callable[[str], str] = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]  # = json.dumps(str)
 MAX_BYTES = 8 * 1024 * 1024  # = yamlload.MAX_BYTES (not imported: a warm plan needs no YAML)
 # `.Values.x`, `Values["x"]` (Jinja2), `index .Values "x"`: which values a template can use
 _VALUE_REF = re.compile(r"Values\.(\w+)|Values\[\s*[\"'](\w+)|index\s+\$?\.Values\s+\"(\w+)")
@@ -289,7 +290,7 @@ def _entry_text(entry: dict[str, Any], pkgs: list[Package]) -> str:
     as it is (`definition_json`) and the build document as its canonical text (keys sorted,
     which nothing that reads an entry depends on)."""
     items = [
-        f'{{"source":{json.dumps(item["source"])},"stanza":{pkg.definition_json},'
+        f'{{"source":{_enc(item["source"])},"stanza":{pkg.definition_json},'
         f'"doc":{pkg.rendered if item["build_file"] is not None else "null"},"refs":{json.dumps(item["refs"])},'
         f'"build_file":{json.dumps(item["build_file"])},"finalize":{json.dumps(item["finalize"])}}}'
         for item, pkg in zip(entry["items"], pkgs)]
