@@ -34,6 +34,7 @@ STATE_SCHEMA = 8
 RACY_NS = 2_000_000_000  # 2 s: coarser than any filesystem orch runs on (ext4/xfs: ns, FAT: 2 s)
 Stat = tuple[int, int, int, int]
 _HEADER = f"orch-plan-state {STATE_SCHEMA} {__version__}"
+_compact = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps(x, separators=(",", ":")), made once
 
 
 def config_id(trees: list[str], values: list[str]) -> str:
@@ -391,7 +392,7 @@ class PlanState:
 
 
 def _dir_head(path: str, sig: list[Any]) -> str:
-    return json.dumps([path, sig], separators=(",", ":"))
+    return _compact([path, sig])
 
 
 def _read_dirs(path: str | None) -> tuple[dict[str, tuple[str, str]], dict[str, Any]]:

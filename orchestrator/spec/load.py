@@ -29,6 +29,9 @@ from orchestrator.spec.walk import Walk
 
 SCHEMA = "orch-load-2"
 _enc: Callable[[str], str] = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]  # = json.dumps(str)
+# json.dumps with options builds a JSONEncoder on every call: made once (the same text)
+_dumps_any = json.JSONEncoder(default=str).encode  # json.dumps(x, default=str)
+_dumps_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
 MAX_BYTES = 8 * 1024 * 1024  # = yamlload.MAX_BYTES (not imported: a warm plan needs no YAML)
 # `.Values.x`, `Values["x"]` (Jinja2), `index .Values "x"`: which values a template can use
 _VALUE_REF = re.compile(r"Values\.(\w+)|Values\[\s*[\"'](\w+)|index\s+\$?\.Values\s+\"(\w+)")
@@ -276,7 +279,7 @@ def _fresh(pdir: discover.PackageDir, values: dict[str, Any], renderer: Any, tem
         pkgs, warnings = _folder_packages(pdir, entry, values, template_refs)
         text = _entry_text(entry, pkgs)
     else:
-        text = json.dumps(entry, default=str)
+        text = _dumps_any(entry)
         pkgs, warnings = _folder_packages(pdir, json.loads(text), values, template_refs)
     files = []
     if digest is not None and pdir.build_file:
@@ -475,7 +478,7 @@ def _package(pdir: discover.PackageDir, item: dict[str, Any], warnings: list[str
     canonical = ""
     if item["build_file"] is not None:
         spec = parse.build_spec(item["doc"], _shown(pdir, item["build_file"]), warnings)
-        canonical = json.dumps(item["doc"], sort_keys=True, separators=(",", ":"))
+        canonical = _dumps_canonical(item["doc"])
     provides = parse.dep_refs(stanza.get("provides"), "provides", source)
     conflicts = parse.dep_refs(stanza.get("conflicts"), "conflicts", source)
     if spec is not None:
@@ -483,7 +486,7 @@ def _package(pdir: discover.PackageDir, item: dict[str, Any], warnings: list[str
         conflicts = spec.conflicts or conflicts
     return Package(
         ref=ref,
-        definition_json=json.dumps(stanza, default=str),
+        definition_json=_dumps_any(stanza),
         spec=spec,
         tree=pdir.tree,
         directory=pdir.rel,
@@ -494,5 +497,5 @@ def _package(pdir: discover.PackageDir, item: dict[str, Any], warnings: list[str
         hidden=bool(stanza.get("hidden")),
         finalize=item["finalize"],
         rendered=canonical,
-        values_json=json.dumps(used, default=str),
+        values_json=_dumps_any(used),
     )
