@@ -6,6 +6,7 @@ Exit codes (README): 0 ok, 1 a build failed, 2 bad spec or usage, 3 environment 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -64,6 +65,9 @@ def cache_dir(args: argparse.Namespace) -> str:
     return str(args.cache_dir or default_cache_dir())
 
 
+# The machine's trouble, not orch's: a full disk or quota, a failing or read-only device.
+_MACHINE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EFBIG})
+
 # What a command that wrote out all of its work leaves behind, kept to the end (see `run`).
 _EXIT_AT_ONCE: list[Any] = []
 
@@ -81,8 +85,12 @@ def run() -> None:
         sys.stdout.flush()
     except BrokenPipeError:  # the reader went away (`orch plan | head`): not an error
         pass
-    finally:
+    except OSError as exc:  # a full disk, say: the output is incomplete
+        print(f"orch: error: cannot write the output: {exc.strerror}", file=sys.stderr)
+        code = int(ExitCode.ENVIRONMENT)
+    try:
         sys.stderr.flush()
+    finally:
         os._exit(code)
 
 
@@ -108,8 +116,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(ExitCode.INTERRUPTED)
     except BrokenPipeError:
         return 0
-    except Exception:  # a bug: show everything
-        traceback.print_exc()
+    except Exception as exc:
+        if isinstance(exc, OSError) and exc.errno in _MACHINE_ERRNOS:
+            where = f" ({exc.filename})" if exc.filename else ""
+            print(f"orch: error: {exc.strerror}{where} (free space or fix the device, then run again)",
+                  file=sys.stderr)
+            return int(ExitCode.ENVIRONMENT)
+        traceback.print_exc()  # a bug: show everything
         print("orch: internal error (this is a bug; please report it with the traceback above)",
               file=sys.stderr)
         return 70

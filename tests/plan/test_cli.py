@@ -173,3 +173,24 @@ def test_warning_names_file_relative_to_cwd_even_when_warm(root: Path) -> None:
     assert res.code == 0, res.stderr
     line = next(ln for ln in res.stderr.splitlines() if "environment" in ln)
     assert line.startswith("orch: warning: typo/build.yaml:"), line
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("fmt", [[], ["--json"]])
+def test_output_to_a_full_disk_is_an_environment_error(root: Path, fmt: list[str]) -> None:
+    """A plan whose output cannot be written (disk full) says so in one line, exit 3: not a
+    traceback, and never a silent success with the output cut short."""
+    import os
+    import subprocess
+    import sys
+
+    from plan_helpers import REPO
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "orchestrator", "plan", *fmt, "-t", "packages",
+                               "--values", "values.yaml", "--cache-dir", str(root / "cache")],
+                              cwd=root, env=env, stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "No space left on device" in proc.stderr
+    assert "Traceback" not in proc.stderr
