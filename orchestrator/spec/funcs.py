@@ -228,14 +228,6 @@ def index_(item: Any, *keys: Any) -> Any:
     return index(item.path if isinstance(item, Missing) else "(index)", item, *keys)
 
 
-@register("slice")
-def slice_(item: Any, *idx: int) -> Any:
-    if not isinstance(item, (str, list, tuple)):
-        raise Fault(f"can't slice item of type {type_name(item)}")
-    b = [i_(i, "slice") for i in idx]
-    return item[b[0] if b else 0: b[1] if len(b) > 1 else None]
-
-
 @register("print")
 def print_(*args: Any) -> str:
     parts: list[str] = []
@@ -327,9 +319,41 @@ def kind_is(k: str, v: Any) -> bool:
     return kind_of(v) == k
 
 
+def _deep_kind(v: Any) -> Any:
+    if v is None or isinstance(v, Missing):
+        return None
+    if isinstance(v, Mapping):
+        return Mapping
+    if isinstance(v, (list, tuple)):
+        return list
+    return type(v)  # bool, int, float and str are distinct types, as in Go
+
+
+def go_deep_equal(a: Any, b: Any) -> bool:
+    """Go's reflect.DeepEqual on template data: values of different types are never equal (`1`,
+    `1.0`, `true` and `"1"` are four different values; Python's `==` makes the first three equal),
+    lists and maps compare element by element, NaN equals nothing (but a list or map equals itself,
+    as Go compares the pointers first)."""
+    ka = _deep_kind(a)
+    if ka is not _deep_kind(b):
+        return False
+    if ka is None:
+        return True
+    if ka is list:
+        return a is b or (len(a) == len(b) and all(go_deep_equal(x, y) for x, y in zip(a, b)))
+    if ka is Mapping:
+        if a is b:
+            return True
+        if len(a) != len(b):
+            return False
+        typed = {(type(k), k): v for k, v in b.items()}
+        return all((type(k), k) in typed and go_deep_equal(v, typed[(type(k), k)]) for k, v in a.items())
+    return bool(a == b)
+
+
 @register("deepEqual")
 def deep_equal(a: Any, b: Any) -> bool:
-    return bool(a == b and type(a) is type(b))
+    return go_deep_equal(a, b)
 
 
 from . import funcs_coll as _coll  # noqa: F401  (registers list/dict functions)
@@ -340,4 +364,4 @@ from . import funcs_str as _str  # noqa: F401  (registers string and number func
 from . import funcs_text as _text  # noqa: F401  (registers case/wrap/abbrev functions and js)
 from . import funcs_url as _url  # noqa: F401  (registers urlParse/urlJoin)
 
-__all__ = ["FUNCS", "empty", "register", "sort_keys", "strslice", "strval"]
+__all__ = ["FUNCS", "empty", "go_deep_equal", "register", "sort_keys", "strslice", "strval"]

@@ -1,18 +1,33 @@
 """sprig list and dict functions (`list`, `dict`, `get`, `set`, `merge`, `has`, `keys`, `uniq`, …).
 
 A sprig `mustX` variant is registered with its `X`: sprig's plain versions panic where the must
-versions return the error, and either ends the render. `set`/`unset`/`merge`/`mergeOverwrite`
-mutate their map argument like sprig does; the renderer deep-copies the values before rendering
-any template that uses them, so a template can never change the values another package sees.
-`mustMerge`/`mustMergeOverwrite` are not on the renderer's list of mutating functions, so they
-merge into a copy of their first argument and return it (sprig would also change the argument).
+versions return the error, and either ends the render. `set`/`unset`/`merge`/`mergeOverwrite`/
+`mustMerge`/`mustMergeOverwrite` change their map argument like sprig does (later uses in the same
+render see the change); they are in `gojinja.MUTATING`, so the renderer deep-copies the values
+before rendering any template that uses them and a template never changes the values another
+package sees; what lands where follows mergo (`_merge`). `has`, `uniq` and `without` compare
+like Go's reflect.DeepEqual (`go_deep_equal`): `1`, `1.0`, `true` and `"1"` are all different.
+`slice` is sprig's (it replaces text/template's builtin in luet): lists only, indices converted
+like cast.ToInt.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from .funcs import empty, i_, l_, m_, register, s_, strslice, strval
+from .funcs import (
+    empty,
+    go_deep_equal,
+    i_,
+    kind_of,
+    l_,
+    m_,
+    register,
+    s_,
+    strslice,
+    strval,
+    to_int,
+)
 from .gofmt import sort_keys
 from .tmplrt import Fault, Missing
 
@@ -76,20 +91,41 @@ def values(d: Any) -> list[Any]:
 @register("pick")
 def pick(d: Any, *ks: Any) -> dict[Any, Any]:
     m = m_(d, "pick")
-    return {k: m[k] for k in ks if k in m}
+    return {k: m[k] for k in (s_(k, "pick") for k in ks) if k in m}  # keys ...string, as in sprig
 
 
 @register("omit")
 def omit(d: Any, *ks: Any) -> dict[Any, Any]:
-    return {k: v for k, v in m_(d, "omit").items() if k not in ks}
+    m = m_(d, "omit")
+    drop = {s_(k, "omit") for k in ks}
+    return {k: v for k, v in m.items() if k not in drop}
 
 
 def _merge(dst: dict[Any, Any], src: Mapping[Any, Any], overwrite: bool) -> None:
+    """mergo's deepMerge of two map[string]interface{} (Merge, or MergeWithOverwrite), in place.
+
+    A nil source value only ever lands with overwrite. A source map is merged into a destination
+    map; a non-empty destination value then stays, even a scalar facing a map or a list. A source
+    list replaces the destination value with overwrite (even an empty list does), otherwise only
+    fills a missing or empty one. A scalar replaces with overwrite (even an empty one), otherwise
+    fills a missing or empty value. Source maps and lists are put in as they are, not copied.
+    """
     for k, sv in src.items():
+        has = k in dst
         dv = dst.get(k)
-        if isinstance(dv, dict) and isinstance(sv, Mapping):
-            _merge(dv, sv, overwrite)
-        elif k not in dst or empty(dv) or (overwrite and not empty(sv)):
+        if sv is None or isinstance(sv, Missing):
+            if overwrite:
+                dst[k] = sv
+            continue
+        if isinstance(sv, (Mapping, list, tuple)):
+            if isinstance(sv, Mapping):
+                if isinstance(dv, dict):
+                    _merge(dv, sv, overwrite)
+            elif overwrite:
+                dst[k] = dv = sv
+            if has and not empty(dv):
+                continue
+        if overwrite or not has or empty(dv):
             dst[k] = sv
 
 
@@ -111,17 +147,18 @@ def merge_overwrite(dst: Any, *srcs: Any) -> Any:
 
 @register("mustMerge")
 def must_merge(dst: Any, *srcs: Any) -> Any:
-    return merge(_copy(m_(dst, "mustMerge")), *srcs)
+    d = m_(dst, "mustMerge")
+    for s in srcs:
+        _merge(d, m_(s, "mustMerge"), False)
+    return d
 
 
 @register("mustMergeOverwrite")
 def must_merge_overwrite(dst: Any, *srcs: Any) -> Any:
-    return merge_overwrite(_copy(m_(dst, "mustMergeOverwrite")), *srcs)
-
-
-def _copy(d: dict[Any, Any]) -> dict[Any, Any]:
-    """The maps merging would write into (nested ones too); lists and scalars are never written."""
-    return {k: _copy(v) if isinstance(v, dict) else v for k, v in d.items()}
+    d = m_(dst, "mustMergeOverwrite")
+    for s in srcs:
+        _merge(d, m_(s, "mustMergeOverwrite"), True)
+    return d
 
 
 @register("dig", lenient=True)
@@ -187,16 +224,22 @@ def compact(lst: Any) -> list[Any]:
     return [v for v in l_(lst, "compact") if not empty(v)]
 
 
+def _in(needle: Any, haystack: list[Any]) -> bool:
+    """sprig's inList: reflect.DeepEqual against each element."""
+    return any(go_deep_equal(needle, h) for h in haystack)
+
+
 @register("without", "mustWithout")
 def without(lst: Any, *vs: Any) -> list[Any]:
-    return [v for v in l_(lst, "find without") if v not in vs]
+    omit = list(vs)
+    return [v for v in l_(lst, "find without") if not _in(v, omit)]
 
 
 @register("uniq", "mustUniq")
 def uniq(lst: Any) -> list[Any]:
     out: list[Any] = []
     for v in l_(lst, "find uniq"):
-        if v not in out:
+        if not _in(v, out):
             out.append(v)
     return out
 
@@ -205,7 +248,23 @@ def uniq(lst: Any) -> list[Any]:
 def has(needle: Any, haystack: Any) -> bool:
     if haystack is None:
         return False
-    return needle in l_(haystack, "find has")
+    return _in(needle, l_(haystack, "find has"))
+
+
+@register("slice", "mustSlice")
+def slice_(lst: Any, *idx: Any) -> Any:
+    """sprig's slice: `slice list [start [end]]`, indices via cast.ToInt; an empty list gives nil;
+    indices outside 0 <= start <= end <= len fail like Go's reflect.Value.Slice."""
+    if not isinstance(lst, (list, tuple)):
+        raise Fault(f"list should be type of slice or array but {kind_of(lst)}")
+    v = list(lst)
+    if not v:
+        return None
+    start = to_int(idx[0]) if idx else 0
+    end = to_int(idx[1]) if len(idx) > 1 else len(v)
+    if not 0 <= start <= end <= len(v):
+        raise Fault("reflect.Value.Slice: slice index out of bounds")
+    return v[start:end]
 
 
 @register("sortAlpha")

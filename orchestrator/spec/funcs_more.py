@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from fractions import Fraction
 from typing import Any
 
-from .funcs import i_, kind_of, register, s_, strval, to_float, to_int, type_of
+from .funcs import i_, register, s_, strval, to_float, type_of
 from .gofmt import format_float, type_name
 from .tmplrt import Fault, Missing, charge
 
@@ -254,21 +254,6 @@ def deep_copy(v: Any) -> Any:
 def type_is_like(t: Any, v: Any) -> bool:
     """sprig: the type is `t` or a pointer to it; template data holds no pointers."""
     return type_of(v) in (t, f"*{t}")
-
-
-@register("mustSlice")
-def must_slice(lst: Any, *idx: Any) -> Any:
-    """sprig's slice (orch's `slice` is text/template's builtin): indices via cast.ToInt, lists only."""
-    if not isinstance(lst, (list, tuple)):
-        raise Fault(f"list should be type of slice or array but {kind_of(lst)}")
-    v = list(lst)
-    if not v:
-        return None
-    start = to_int(idx[0]) if idx else 0
-    end = to_int(idx[1]) if len(idx) > 1 else len(v)
-    if not 0 <= start <= end <= len(v):
-        raise Fault("reflect: slice index out of range")
-    return v[start:end]
 
 
 @register("required", lenient=True)

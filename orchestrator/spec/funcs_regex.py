@@ -1,55 +1,650 @@
-"""sprig's regular-expression functions and their `must*` variants.
+"""sprig's regular-expression functions and their `must*` variants, with Go's `regexp` semantics.
 
-Patterns run on Python's `re`, which reads nearly all RE2 syntax the same way (`\\z` is mapped).
-In sprig v3.2.2 a pattern that does not compile makes `regexMatch` return false and every other
-function (and every `must*` variant) fail, so only `regexMatch` and `mustRegexMatch` differ.
-RE2 syntax `re` lacks (`\\p{L}`, `\\Q…\\E`, the `U` flag) is always an error here: orch cannot
-tell what Go would have matched, so it never answers false for it.
+**Syntax.** A Go (RE2) pattern is parsed the way Go's `regexp/syntax` parses it and rewritten as a
+Python `re` pattern that matches the same text: `\\d`, `\\s`, `\\w`, `\\b` and the POSIX classes
+(`[[:alpha:]]`) are ASCII-only as in Go (Python's are Unicode), `$` without `(?m)` matches only at
+the very end (Python's also matches before a final newline), `{` that is not a repeat is a literal
+(Python reads `x{,3}` as a repeat), `\\Q…\\E`, `\\x{…}`, octal escapes and the `U` (ungreedy) flag
+are translated, and `(?i)`/`(?m)`/`(?s)` in the middle of a pattern keep Go's scoping (to the end
+of the enclosing group). Python-only syntax (lookarounds, backreferences, `(?#…)`, possessive
+repeats, …) is rejected like Go rejects it, and so is `(?<name>…)` (Go reads it only since 1.22).
+A pattern Go rejects makes `regexMatch` answer false and every other function (and every `must*`
+variant) fail, as in sprig v3.2.2. Unicode classes (`\\p{Greek}`) are valid RE2 that orch
+cannot run: they are always an error here, never a silent false. Remaining differences: under
+`(?i)` Python also folds a few non-ASCII letters Go does not (dotted/dotless i), and Python's
+backtracking, unlike RE2, can be slow on pathological patterns.
+
+**Iteration.** `regexFindAll`, `regexReplaceAll*` and `regexSplit` walk the matches like Go's
+`allMatches`/`replaceAll`: after an empty match the search resumes one character later, and an
+empty match right where the previous match ended is skipped (`regexReplaceAll "a*" "baaac" "X"` is
+`XbXcX`; Python's `re.sub` gives `XbXXcX`). `regexSplit` never returns capture groups, and
+`regexReplaceAll` expands `$1`, `${1}`, `$name`, `${name}` and `$$` exactly like `Regexp.Expand`.
 """
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from .funcs import i_, register, s_
 from .tmplrt import Fault
 
-_RE_CACHE: dict[str, re.Pattern[str]] = {}
-_RE2_ONLY = re.compile(r"\\[pPQC]|\(\?[imsU]*U")
+_MAX_RUNE = 0x10FFFF
+_MAX_REPEAT = 1000
+_I, _M, _S, _U = 1, 2, 4, 8  # Go's FoldCase, multi-line (not OneLine), DotNL, NonGreedy
+
+Ranges = list[tuple[int, int]]
+_PERL: dict[str, tuple[bool, Ranges]] = {  # regexp/syntax perl_groups.go
+    "d": (False, [(0x30, 0x39)]),
+    "s": (False, [(0x09, 0x0A), (0x0C, 0x0D), (0x20, 0x20)]),
+    "w": (False, [(0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A)]),
+}
+_PERL.update({k.upper(): (True, r) for k, (_, r) in list(_PERL.items())})
+_POSIX_BASE: dict[str, Ranges] = {
+    "alnum": [(0x30, 0x39), (0x41, 0x5A), (0x61, 0x7A)],
+    "alpha": [(0x41, 0x5A), (0x61, 0x7A)],
+    "ascii": [(0x00, 0x7F)],
+    "blank": [(0x09, 0x09), (0x20, 0x20)],
+    "cntrl": [(0x00, 0x1F), (0x7F, 0x7F)],
+    "digit": [(0x30, 0x39)],
+    "graph": [(0x21, 0x7E)],
+    "lower": [(0x61, 0x7A)],
+    "print": [(0x20, 0x7E)],
+    "punct": [(0x21, 0x2F), (0x3A, 0x40), (0x5B, 0x60), (0x7B, 0x7E)],
+    "space": [(0x09, 0x0D), (0x20, 0x20)],
+    "upper": [(0x41, 0x5A)],
+    "word": [(0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A)],
+    "xdigit": [(0x30, 0x39), (0x41, 0x46), (0x61, 0x66)],
+}
+_POSIX: dict[str, tuple[bool, Ranges]] = {f"[:{k}:]": (False, r) for k, r in _POSIX_BASE.items()}
+_POSIX.update({f"[:^{k}:]": (True, r) for k, r in _POSIX_BASE.items()})
+_WORD = "[0-9A-Za-z_]"
+_BOUNDARY = f"(?-i:(?<={_WORD})(?!{_WORD})|(?<!{_WORD})(?={_WORD}))"
+_NOT_BOUNDARY = f"(?-i:(?<={_WORD})(?={_WORD})|(?<!{_WORD})(?!{_WORD}))"
+_ESCAPES = {"a": 7, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11}
+_OCTAL = "01234567"
+_HEX = "0123456789abcdefABCDEF"
 
 
-def _must(name: str) -> str:
-    return "must" + name[0].upper() + name[1:]
+class GoSyntaxError(Exception):
+    """Go's regexp.Compile rejects the pattern (the text is Go's error code)."""
 
 
-def _re(pattern: Any, fn: str) -> re.Pattern[str]:
-    p = s_(pattern, fn)
-    rx = _RE_CACHE.get(p)
-    if rx is None:
+class Unsupported(Exception):
+    """Valid RE2 that orch cannot run (`\\p` classes)."""
+
+
+@dataclass(frozen=True)
+class GoRegexp:
+    """A compiled Go pattern: the Python pattern and Go's SubexpNames ("" for unnamed groups)."""
+
+    expr: str
+    rx: re.Pattern[str]
+    names: tuple[str, ...]
+
+
+# ------------------------------------------------------------------ translation Go -> Python
+def _normalize(ranges: Ranges) -> Ranges:
+    out: Ranges = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1] + 1:
+            if hi > out[-1][1]:
+                out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def _negate(ranges: Ranges) -> Ranges:
+    out: Ranges = []
+    nxt = 0
+    for lo, hi in _normalize(ranges):
+        if nxt <= lo - 1:
+            out.append((nxt, lo - 1))
+        nxt = hi + 1
+    if nxt <= _MAX_RUNE:
+        out.append((nxt, _MAX_RUNE))
+    return out
+
+
+def _fold_ascii(ranges: Ranges) -> Ranges:
+    """Go's appendFoldedClass for an ASCII class: the other case of each letter, and the two
+    non-ASCII members of ASCII fold orbits (k, K, U+212A KELVIN; s, S, U+017F LONG S)."""
+    out = list(ranges)
+    for lo, hi in ranges:
+        for c in range(max(lo, 0x41), min(hi, 0x7A) + 1):
+            ch = chr(c)
+            if ch.isalpha():
+                other = ord(ch.swapcase())
+                out.append((other, other))
+                if ch in "kK":
+                    out.append((0x212A, 0x212A))
+                elif ch in "sS":
+                    out.append((0x17F, 0x17F))
+    return _normalize(out)
+
+
+def _group(neg: bool, ranges: Ranges, fold: bool) -> Ranges:
+    """Go's appendGroup: a Perl or POSIX class, folded under (?i), then negated if `\\D`/`[:^x:]`."""
+    r = _fold_ascii(ranges) if fold else _normalize(ranges)
+    return _negate(r) if neg else r
+
+
+def _lit(c: int) -> str:
+    ch = chr(c)
+    if ch.isascii() and (ch.isalnum() or ch == "_"):
+        return ch
+    if c < 0x80:
+        return f"\\x{c:02x}"
+    return ch  # non-ASCII code points are literal in Python patterns
+
+
+def _set(ranges: Ranges, neg: bool = False) -> str:
+    body = "".join(_lit(lo) if lo == hi else f"{_lit(lo)}-{_lit(hi)}" for lo, hi in ranges)
+    return f"[{'^' if neg else ''}{body}]"
+
+
+@dataclass
+class _Frame:
+    saved_flags: int  # Go flags outside the group (restored at its `)`)
+    saved_py_i: bool  # Python's case-insensitivity outside the group
+    base_py_i: bool  # Python's case-insensitivity at the start of the group's content
+    start: int = 0  # index of the group's opener in the output
+    wrap: str = ""  # an open `(?i:`/`(?-i:` that carries a mid-group (?i)/(?-i) flag change
+
+
+class _Translator:
+    def __init__(self, src: str) -> None:
+        self.src, self.i, self.n = src, 0, len(src)
+        self.out: list[str] = []
+        self.flags = 0
+        self.py_i = False
+        self.frames = [_Frame(0, False, False)]
+        self.names: list[str] = [""]
+        self.can_repeat = False  # an operand precedes (Go: the stack top is not a pseudo-op)
+        self.last_repeat = False  # the previous token was a repetition (a** is an error)
+        self.after_flags = False  # the previous token was a (?flags) setter
+        self.operand_start = 0  # where the last operand starts in the output
+        self.operand_repeated = False  # the last operand already has a repetition operator
+        self.flag_mark = 0  # where the output stood before the (?flags) setters that just ran
+        self.repeat_at = 0  # where the last repetition operator starts in the pattern
+
+    # -------------------------------------------------------------- driver
+    def run(self) -> tuple[str, tuple[str, ...]]:
+        src = self.src
+        while self.i < self.n:
+            c = src[self.i]
+            repeat = False
+            after_flags = False
+            if c == "(":
+                if src.startswith("(?", self.i):
+                    after_flags = self.perl_flags()
+                else:
+                    self.names.append("")
+                    self.open_group("(", self.flags)
+                    self.i += 1
+            elif c == "|":
+                self.close_wrap()
+                self.out.append("|")
+                self.reopen_wrap()
+                self.can_repeat = False
+                self.i += 1
+            elif c == ")":
+                self.close_group()
+                self.i += 1
+            elif c == "^":
+                self.atom(r"(?:(?<=\n)|\A)" if self.flags & _M else r"(?:\A)")
+                self.i += 1
+            elif c == "$":
+                self.atom(r"(?:(?=\n)|\Z)" if self.flags & _M else r"(?:\Z)")
+                self.i += 1
+            elif c == ".":
+                self.atom("(?s:.)" if self.flags & _S else "[^\\n]")
+                self.i += 1
+            elif c == "[":
+                self.char_class()
+            elif c in "*+?":
+                self.repeat(c, self.i + 1)
+                repeat = True
+            elif c == "{":
+                rep = self.parse_repeat(self.i)
+                if rep is None:
+                    self.atom(_lit(ord("{")))
+                    self.i += 1
+                else:
+                    lo, hi, end = rep
+                    if lo < 0 or lo > _MAX_REPEAT or hi > _MAX_REPEAT or 0 <= hi < lo:
+                        raise GoSyntaxError(f"invalid repeat count: `{src[self.i:end]}`")
+                    text = f"{{{lo}}}" if hi == lo else f"{{{lo},}}" if hi < 0 else f"{{{lo},{hi}}}"
+                    self.repeat(text, end)
+                    repeat = True
+            elif c == "\\":
+                self.escape()
+            else:
+                self.atom(_lit(ord(c)))
+                self.i += 1
+            self.last_repeat = repeat
+            self.after_flags = after_flags
+        if len(self.frames) > 1:
+            raise GoSyntaxError(f"missing closing ): `{src}`")
+        self.close_wrap()
+        return "".join(self.out), tuple(self.names)
+
+    def atom(self, code: str) -> None:
+        self.operand_start = len(self.out)
+        self.operand_repeated = False
+        self.out.append(code)
+        self.can_repeat = True
+
+    # -------------------------------------------------------------- groups and flags
+    def open_group(self, opener: str, new_flags: int) -> None:
+        self.frames.append(_Frame(self.flags, self.py_i, bool(new_flags & _I), len(self.out)))
+        self.out.append(opener)
+        self.flags = new_flags
+        self.py_i = bool(new_flags & _I)
+        self.can_repeat = False
+
+    def close_group(self) -> None:
+        if len(self.frames) == 1:
+            raise GoSyntaxError(f"unexpected ): `{self.src}`")
+        self.close_wrap()
+        frame = self.frames.pop()
+        self.out.append(")")
+        self.flags, self.py_i = frame.saved_flags, frame.saved_py_i
+        self.operand_start, self.operand_repeated = frame.start, False
+        self.can_repeat = True
+
+    def close_wrap(self) -> None:
+        frame = self.frames[-1]
+        if frame.wrap:
+            self.out.append(")")
+            self.py_i = frame.base_py_i
+
+    def reopen_wrap(self) -> None:
+        frame = self.frames[-1]
+        if frame.wrap:
+            self.out.append(frame.wrap)
+            self.py_i = not frame.base_py_i
+
+    def set_flags(self, new_flags: int) -> None:
+        """(?flags): the change lasts to the end of the enclosing group, across its `|`s."""
+        want_i = bool(new_flags & _I)
+        if want_i != self.py_i:
+            frame = self.frames[-1]
+            self.close_wrap()
+            frame.wrap = ""
+            if want_i != self.py_i:
+                frame.wrap = "(?i:" if want_i else "(?-i:"
+                self.out.append(frame.wrap)
+                self.py_i = want_i
+        self.flags = new_flags
+
+    def perl_flags(self) -> bool:
+        """`(?P<name>`, `(?flags)`, `(?flags:` (Go's parsePerlFlags). True for a setter. `(?<name>`
+        is an error, as in the Go releases luet 0.35 was built with (Go 1.22 added it)."""
+        src, i = self.src, self.i
+        t = src[i:]
+        if len(t) > 4 and t[2] == "P" and t[3] == "<":
+            start = i + 4
+            end = src.find(">", i)
+            if end < 0:
+                raise GoSyntaxError(f"invalid named capture: `{t}`")
+            name = src[start:end]
+            if not name or not all(ch == "_" or (ch.isascii() and ch.isalnum()) for ch in name):
+                raise GoSyntaxError(f"invalid named capture: `{src[i:end + 1]}`")
+            self.names.append(name)
+            self.open_group("(", self.flags)
+            self.i = end + 1
+            return False
+        j = i + 2
+        flags, neg, saw = self.flags, False, False
+        while j < self.n:
+            c = src[j]
+            j += 1
+            if c in "imsU":
+                bit = {"i": _I, "m": _M, "s": _S, "U": _U}[c]
+                flags = flags & ~bit if neg else flags | bit
+                saw = True
+            elif c == "-" and not neg:
+                neg, saw = True, False
+            elif c in ":)" and (saw or not neg):
+                self.i = j
+                if c == ":":
+                    want_i = bool(flags & _I)
+                    self.open_group("(?:" if want_i == self.py_i else "(?i:" if want_i else "(?-i:", flags)
+                    return False
+                if not self.after_flags:
+                    self.flag_mark = len(self.out)
+                self.set_flags(flags)
+                return True
+            else:
+                break
+        raise GoSyntaxError(f"invalid or unsupported Perl syntax: `{src[i:j]}`")
+
+    # -------------------------------------------------------------- repetition
+    def parse_repeat(self, i: int) -> tuple[int, int, int] | None:
+        """Go's parseRepeat: `{n}`, `{n,}`, `{n,m}` -> (min, max or -1, end); None: `{` is literal."""
+        m = re.compile(r"\{(0|[1-9][0-9]*)(?:(,)([0-9]*))?\}").match(self.src, i)
+        if m is None or (m.group(3) or "").startswith("0") and len(m.group(3)) > 1:
+            return None
+
+        def num(s: str) -> int:
+            return int(s) if len(s) <= 8 else -1  # parseInt gives up past 1e8
+
+        lo = num(m.group(1))
+        if m.group(2) is None:
+            hi = lo
+        elif m.group(3) == "":
+            hi = -1
+        else:
+            hi = num(m.group(3))
+            if hi < 0:
+                lo = -1
+        return lo, hi, m.end()
+
+    def repeat(self, op: str, end: int) -> None:
+        lazy = end < self.n and self.src[end] == "?"
+        if lazy:
+            end += 1
+        if self.last_repeat:
+            raise GoSyntaxError(f"invalid nested repetition operator: `{self.src[self.repeat_at:end]}`")
+        if not self.can_repeat:
+            raise GoSyntaxError(f"missing argument to repetition operator: `{self.src[self.i:end]}`")
+        if self.flags & _U:
+            lazy = not lazy
+        # After (?flags) Go repeats the operand before them (`a(?i)*` is `a*` then case-folding):
+        # the operator goes where that operand ended, before any wrapper the flags opened or closed.
+        at = self.flag_mark if self.after_flags else len(self.out)
+        if self.operand_repeated:  # `a*(?i)*` or `a*\Q\E*`: Go repeats the repetition, (?:a*)*
+            self.out[self.operand_start:at] = ["(?:", *self.out[self.operand_start:at], ")"]
+            at += 2
+        self.out.insert(at, op + ("?" if lazy else ""))
+        self.operand_repeated = True
+        self.repeat_at, self.i = self.i, end
+
+    # -------------------------------------------------------------- escapes and classes
+    def parse_escape(self, i: int) -> tuple[int, int]:
+        """Go's parseEscape at src[i] == '\\': (code point, index after the escape)."""
+        src, n = self.src, self.n
+        if i + 1 >= n:
+            raise GoSyntaxError("trailing backslash at end of expression: ``")
+        c, j = src[i + 1], i + 2
+        if c in "1234567" and not (j < n and src[j] in _OCTAL):
+            raise GoSyntaxError(f"invalid escape sequence: `{src[i:j]}`")
+        if c in _OCTAL:
+            r = int(c)
+            for _ in range(2):
+                if j < n and src[j] in _OCTAL:
+                    r = r * 8 + int(src[j])
+                    j += 1
+            return r, j
+        if c == "x" and j < n:
+            if src[j] == "{":
+                k = j + 1
+                while k < n and src[k] in _HEX:
+                    k += 1
+                digits = src[j + 1:k]
+                if k < n and src[k] == "}" and digits and int(digits, 16) <= _MAX_RUNE:
+                    return int(digits, 16), k + 1
+            elif j + 1 < n and src[j] in _HEX and src[j + 1] in _HEX:
+                return int(src[j:j + 2], 16), j + 2
+            raise GoSyntaxError(f"invalid escape sequence: `{src[i:min(j + 2, n)]}`")
+        if c in _ESCAPES:
+            return _ESCAPES[c], j
+        if c.isascii() and not c.isalnum():
+            return ord(c), j
+        raise GoSyntaxError(f"invalid escape sequence: `{src[i:j]}`")
+
+    def escape(self) -> None:
+        src, i = self.src, self.i
+        c = src[i + 1] if i + 1 < self.n else ""
+        if c == "A":
+            self.atom(r"(?:\A)")
+        elif c == "z":
+            self.atom(r"(?:\Z)")
+        elif c == "b":
+            self.atom(_BOUNDARY)
+        elif c == "B":
+            self.atom(_NOT_BOUNDARY)
+        elif c == "C":
+            raise GoSyntaxError("invalid escape sequence: `\\C`")
+        elif c == "Q":
+            end = src.find("\\E", i + 2)
+            lit = src[i + 2:] if end < 0 else src[i + 2:end]
+            for ch in lit:
+                self.atom(_lit(ord(ch)))
+            self.i = self.n if end < 0 else end + 2
+            return
+        elif c in "pP":
+            raise Unsupported("\\p classes")
+        elif c in _PERL:
+            neg, ranges = _PERL[c]
+            self.class_atom(_group(neg, ranges, bool(self.flags & _I)), [])
+        else:
+            r, self.i = self.parse_escape(i)
+            self.atom(_lit(r))
+            return
+        self.i = i + 2
+
+    def class_atom(self, groups: Ranges, chars: Ranges, neg: bool = False) -> None:
+        """Emit a class: `groups` are exact (already folded like Go), `chars` Python folds under (?i)."""
+        if not self.py_i or not groups:
+            self.atom(_set(_normalize(groups + chars), neg))
+            return
+        exact = f"(?-i:{_set(_normalize(groups))})"
+        either = f"{exact}|{_set(_normalize(chars))}" if chars else exact
+        self.atom(f"(?:(?!{either})(?s:.))" if neg else f"(?:{either})")
+
+    def char_class(self) -> None:
+        """Go's parseClass: ranges, escapes, Perl classes and [:posix:] classes."""
+        src, n = self.src, self.n
+        whole_start = self.i
+        j = self.i + 1
+        neg = j < n and src[j] == "^"
+        if neg:
+            j += 1
+        fold = bool(self.flags & _I)
+        groups: Ranges = []
+        chars: Ranges = []
+        first = True
+        while j >= n or src[j] != "]" or first:
+            if j >= n:
+                raise GoSyntaxError(f"missing closing ]: `{src[whole_start:]}`")
+            first = False
+            if src.startswith("[:", j) and j + 2 < n:
+                k = src.find(":]", j + 2)
+                if k >= 0:
+                    name = src[j:k + 2]
+                    if name not in _POSIX:
+                        raise GoSyntaxError(f"invalid character class range: `{name}`")
+                    groups += _group(*_POSIX[name], fold)
+                    j = k + 2
+                    continue
+            if src.startswith(("\\p", "\\P"), j):
+                raise Unsupported("\\p classes")
+            if src[j] == "\\" and j + 1 < n and src[j + 1] in _PERL:
+                groups += _group(*_PERL[src[j + 1]], fold)
+                j += 2
+                continue
+            start = j
+            lo, j = self.class_char(j, whole_start)
+            hi = lo
+            if j + 1 < n and src[j] == "-" and src[j + 1] != "]":
+                hi, j = self.class_char(j + 1, whole_start)
+                if hi < lo:
+                    raise GoSyntaxError(f"invalid character class range: `{src[start:j]}`")
+            chars.append((lo, hi))
+        self.i = j + 1
+        self.class_atom(groups, chars, neg)
+
+    def class_char(self, j: int, whole_start: int) -> tuple[int, int]:
+        if j >= self.n:
+            raise GoSyntaxError(f"missing closing ]: `{self.src[whole_start:]}`")
+        if self.src[j] == "\\":
+            return self.parse_escape(j)
+        return ord(self.src[j]), j + 1
+
+
+_RE_CACHE: dict[str, GoRegexp | tuple[type[Exception], str]] = {}
+
+
+def compile_go(pattern: str) -> GoRegexp:
+    """Go's regexp.Compile; raises GoSyntaxError (Go fails too) or Unsupported (orch cannot run it)."""
+    hit = _RE_CACHE.get(pattern)
+    if hit is None:
         try:
-            rx = re.compile(p.replace("\\z", "\\Z"))
-        except re.error as e:
-            if _RE2_ONLY.search(p):
-                raise Fault(f"{fn}: regular expression {p!r} uses RE2 syntax orch cannot run "
-                            f"(\\p classes, \\Q...\\E, the U flag): {e}") from None
-            raise Fault(f"{fn}: bad regular expression {p!r}: {e}") from None
+            py, names = _Translator(pattern).run()
+            try:
+                hit = GoRegexp(pattern, re.compile(py), names)
+            except re.error as e:
+                hit = (Unsupported, f"Python's re cannot run its translation: {e}")
+        except (GoSyntaxError, Unsupported) as e:
+            hit = (type(e), str(e))
         if len(_RE_CACHE) > 512:
             _RE_CACHE.clear()
-        _RE_CACHE[p] = rx
-    return rx
+        _RE_CACHE[pattern] = hit
+    if isinstance(hit, tuple):
+        raise hit[0](hit[1])  # a fresh exception each time: a cached one would grow its traceback
+    return hit
+
+
+def _re(pattern: Any, fn: str) -> GoRegexp:
+    p = s_(pattern, fn)
+    try:
+        return compile_go(p)
+    except Unsupported as e:
+        raise Fault(f"{fn}: regular expression {p!r} uses RE2 syntax orch cannot run ({e})") from None
+    except GoSyntaxError as e:
+        raise Fault(f"{fn}: bad regular expression {p!r}: error parsing regexp: {e}") from None
+
+
+# ------------------------------------------------------------------ Go's match iteration
+def go_matches(rx: re.Pattern[str], s: str, n: int = -1) -> Iterator[re.Match[str]]:
+    """The successive matches Go's FindAll*/ReplaceAll*/Split see (regexp.go allMatches): after an
+    empty match the search resumes one character later; an empty match starting where the
+    previous match ended is skipped; at most n matches (n < 0: all)."""
+    pos, end, prev_end, found = 0, len(s), -1, 0
+    while (n < 0 or found < n) and pos <= end:
+        m = rx.search(s, pos)
+        if m is None:
+            return
+        a, b = m.span()
+        accept = True
+        if b == pos:  # an empty match at pos
+            accept = a != prev_end
+            pos += 1
+        else:
+            pos = b
+        prev_end = b
+        if accept:
+            found += 1
+            yield m
+
+
+def _extract(t: str) -> tuple[str, int, str] | None:
+    """Go's extract: the name of `$name` / `${name}` (letters, digits, `_`), its number or -1, the rest."""
+    brace = t.startswith("{")
+    s = t[1:] if brace else t
+    i = 0
+    while i < len(s) and (s[i].isalpha() or s[i].isdecimal() or s[i] == "_"):
+        i += 1
+    if i == 0:
+        return None
+    name = s[:i]
+    if brace:
+        if i >= len(s) or s[i] != "}":
+            return None
+        i += 1
+    num = 0
+    for ch in name:
+        if not "0" <= ch <= "9" or num >= 100_000_000:
+            num = -1
+            break
+        num = num * 10 + ord(ch) - 48
+    if name[0] == "0" and len(name) > 1:
+        num = -1
+    return name, num, s[i:]
+
+
+def expand(g: GoRegexp, m: re.Match[str], template: str) -> str:
+    """Go's Regexp.Expand: `$1`, `${1}`, `$name`, `${name}`, `$$`; an unknown or unmatched group is ""."""
+    out: list[str] = []
+    t = template
+    while t:
+        k = t.find("$")
+        if k < 0:
+            break
+        out.append(t[:k])
+        t = t[k + 1:]
+        if t.startswith("$"):
+            out.append("$")
+            t = t[1:]
+            continue
+        ext = _extract(t)
+        if ext is None:
+            out.append("$")
+            continue
+        name, num, t = ext
+        if num >= 0:
+            if num <= g.rx.groups and m.group(num) is not None:
+                out.append(m.group(num))
+        else:
+            for i, n in enumerate(g.names):
+                if n == name and m.group(i) is not None:
+                    out.append(m.group(i))
+                    break
+    out.append(t)
+    return "".join(out)
+
+
+def replace_all(g: GoRegexp, s: str, repl: Callable[[re.Match[str]], str]) -> str:
+    out: list[str] = []
+    last = 0
+    for m in go_matches(g.rx, s):
+        out.append(s[last:m.start()])
+        out.append(repl(m))
+        last = m.end()
+    out.append(s[last:])
+    return "".join(out)
+
+
+def split(g: GoRegexp, s: str, n: int) -> list[str]:
+    """Go's Regexp.Split: the text between matches, never capture groups; n > 0: at most n parts."""
+    if n == 0:
+        return []
+    if g.expr and not s:
+        return [""]
+    parts: list[str] = []
+    beg = end = 0
+    for m in go_matches(g.rx, s, n):
+        if n > 0 and len(parts) >= n - 1:
+            break
+        end = m.start()
+        if m.end() != 0:
+            parts.append(s[beg:end])
+        beg = m.end()
+    if end != len(s):
+        parts.append(s[beg:])
+    return parts
+
+
+# ------------------------------------------------------------------ the sprig functions
+def _must(name: str) -> str:
+    return "must" + name[0].upper() + name[1:]
 
 
 def _match(fn: str, lenient: bool) -> Callable[[Any, Any], bool]:
     def match(pattern: Any, s: Any) -> bool:
         p, text = s_(pattern, fn), s_(s, fn)
-        try:
-            rx = _re(p, fn)
-        except Fault:
-            if not lenient or _RE2_ONLY.search(p):
-                raise
-            return False  # sprig's regexMatch ignores the compile error
-        return rx.search(text) is not None
+        if lenient:
+            try:
+                compile_go(p)
+            except GoSyntaxError:
+                return False  # sprig's regexMatch ignores the compile error
+            except Unsupported:
+                pass  # _re raises it: never a silent false
+        return _re(p, fn).rx.search(text) is not None
 
     return match
 
@@ -60,7 +655,7 @@ register("mustRegexMatch")(_match("mustRegexMatch", False))
 
 def _find(fn: str) -> Callable[[Any, Any], str]:
     def find(pattern: Any, s: Any) -> str:
-        m = _re(pattern, fn).search(s_(s, fn))
+        m = _re(pattern, fn).rx.search(s_(s, fn))
         return m.group(0) if m else ""
 
     return find
@@ -68,71 +663,36 @@ def _find(fn: str) -> Callable[[Any, Any], str]:
 
 def _find_all(fn: str) -> Callable[[Any, Any, Any], list[str]]:
     def find_all(pattern: Any, s: Any, n: Any) -> list[str]:
-        found = [m.group(0) for m in _re(pattern, fn).finditer(s_(s, fn))]
-        n = i_(n, fn)
-        return found if n < 0 else found[:n]
+        g, text, limit = _re(pattern, fn), s_(s, fn), i_(n, fn)
+        return [m.group(0) for m in go_matches(g.rx, text, limit)]
 
     return find_all
 
 
-def _expand(m: re.Match[str], repl: str) -> str:
-    """Go's Regexp.Expand: `$1`, `${1}`, `$name`, `${name}`, `$$`; unknown groups expand to ""."""
-    out: list[str] = []
-    i = 0
-    while i < len(repl):
-        c = repl[i]
-        if c != "$" or i + 1 >= len(repl):
-            out.append(c)
-            i += 1
-            continue
-        if repl[i + 1] == "$":
-            out.append("$")
-            i += 2
-            continue
-        if repl[i + 1] == "{":
-            j = repl.find("}", i + 2)
-            name = repl[i + 2:j] if j > 0 else ""
-            nxt = j + 1
-        else:
-            mm = re.match(r"[A-Za-z0-9_]+", repl[i + 1:])
-            name = mm.group(0) if mm else ""
-            nxt = i + 1 + len(name)
-        if not name or not re.fullmatch(r"[A-Za-z0-9_]+", name):
-            out.append("$")
-            i += 1
-            continue
-        try:
-            g = m.group(int(name) if name.isdigit() else name)
-        except IndexError:
-            g = ""
-        out.append(g or "")
-        i = nxt
-    return "".join(out)
-
-
 def _replace_all(fn: str) -> Callable[[Any, Any, Any], str]:
-    def replace_all(pattern: Any, s: Any, repl: Any) -> str:
-        r = s_(repl, fn)
-        return _re(pattern, fn).sub(lambda m: _expand(m, r), s_(s, fn))
+    def replace_all_(pattern: Any, s: Any, repl: Any) -> str:
+        g, text, r = _re(pattern, fn), s_(s, fn), s_(repl, fn)
+        if "$" not in r:
+            return replace_all(g, text, lambda m: r)
+        return replace_all(g, text, lambda m: expand(g, m, r))
 
-    return replace_all
+    return replace_all_
 
 
 def _replace_all_literal(fn: str) -> Callable[[Any, Any, Any], str]:
     def replace_all_literal(pattern: Any, s: Any, repl: Any) -> str:
-        r = s_(repl, fn)
-        return _re(pattern, fn).sub(lambda m: r, s_(s, fn))
+        g, text, r = _re(pattern, fn), s_(s, fn), s_(repl, fn)
+        return replace_all(g, text, lambda m: r)
 
     return replace_all_literal
 
 
 def _split(fn: str) -> Callable[[Any, Any, Any], list[str]]:
-    def split(pattern: Any, s: Any, n: Any) -> list[str]:
-        n = i_(n, fn)
-        parts = _re(pattern, fn).split(s_(s, fn), maxsplit=max(n - 1, 0) if n > 0 else 0)
-        return parts if n != 0 else []
+    def split_(pattern: Any, s: Any, n: Any) -> list[str]:
+        g, text, limit = _re(pattern, fn), s_(s, fn), i_(n, fn)
+        return split(g, text, limit)
 
-    return split
+    return split_
 
 
 for _name, _make in (("regexFind", _find), ("regexFindAll", _find_all), ("regexReplaceAll", _replace_all),

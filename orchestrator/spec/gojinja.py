@@ -38,7 +38,7 @@ from .gotmpl import (
     VarRef,
 )
 
-MUTATING = frozenset({"set", "unset", "merge", "mergeOverwrite"})
+MUTATING = frozenset({"set", "unset", "merge", "mergeOverwrite", "mustMerge", "mustMergeOverwrite"})
 
 
 @dataclass

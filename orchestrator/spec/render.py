@@ -55,7 +55,7 @@ from .tmplexec import (
 from .tmplrt import MAX_DEPTH, MAX_OUTPUT, RECURSION_LIMIT, Fault, Limits
 
 __all__ = ["ENGINE_VERSION", "NATIVE_SUFFIX", "STATS", "Renderer"]
-ENGINE_VERSION = "orch-render/1"
+ENGINE_VERSION = "orch-render/2"
 NATIVE_SUFFIX = ".j2"
 
 

@@ -5,6 +5,9 @@ data; on top of that: no default globals (no `lipsum`, `cycler`, `joiner`; `rang
 the loop budget), no width bombs (`'%999999999s'`, `'{:>999999999}'`, `'a' * 10**10`), no
 non-deterministic or width-taking filters (`random`, `center`, `wordwrap`), and no template loader
 (`{% include %}`/`{% import %}` cannot read files). Undefined values are `tmplrt.Missing`.
+Functions orch refuses on purpose (`funcs_refused`: `now`, `env`, `uuidv4`, …) are globals and
+filters that fail with the same explanation the Go dialect gives, not as undefined values; a
+macro of the same name from a shared template still wins.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from jinja2.utils import Namespace
 
 from . import tmplrt
 from .funcs import FUNCS
+from .funcs_refused import REFUSED, refusal
 from .tmplrt import Fault, Missing, charge
 
 _MAX_RANGE = 100_000
@@ -147,6 +151,24 @@ def _bounded(flt: Any) -> Any:
     return wrapper
 
 
+class _Refused:
+    """A stand-in for a refused function: calling it, piping into it or printing it fails with
+    the reason."""
+
+    __slots__ = ("__name__",)
+
+    def __init__(self, name: str) -> None:
+        self.__name__ = name
+
+    def fail(self, *args: Any, **kwargs: Any) -> Any:
+        raise Fault(refusal(self.__name__) or self.__name__)
+
+    __call__ = __str__ = fail
+
+
+REFUSED_STUBS: dict[str, Any] = {name: _Refused(name) for name in REFUSED if name not in FUNCS}
+
+
 def make_env() -> OrchEnvironment:
     """Jinja's built-in filters keep their meaning; library functions that are not already a Jinja
     filter are added as filters (piped value last)."""
@@ -159,11 +181,13 @@ def make_env() -> OrchEnvironment:
     env.filters["format"] = _format
     for name, fn in FUNCS.items():
         env.filters.setdefault(name, _as_filter(fn))
+    for name, fn in REFUSED_STUBS.items():
+        env.filters.setdefault(name, fn)
     return env
 
 
 ENV = make_env()
-NATIVE_GLOBALS: dict[str, Any] = {**FUNCS, "range": _range, "namespace": Namespace}
+NATIVE_GLOBALS: dict[str, Any] = {**REFUSED_STUBS, **FUNCS, "range": _range, "namespace": Namespace}
 
 
 def trust(*fns: Any) -> None:

@@ -147,7 +147,9 @@ def test_lists_dicts_json(r: Renderer, text: str, want: str) -> None:
 def test_must_merge_never_changes_the_values(r: Renderer) -> None:
     values = {"m": {"a": 1, "n": {"x": 1}}}
     text = '{{ mustMergeOverwrite .Values.m (dict "a" 2 "n" (dict "y" 2)) }} {{ .Values.m }}'
-    assert render(r, text, values) == "map[a:2 n:map[x:1 y:2]] map[a:1 n:map[x:1]]"
+    # sprig merges into its first argument: the same render sees the change (luet prints this) ...
+    assert render(r, text, values) == "map[a:2 n:map[x:1 y:2]] map[a:2 n:map[x:1 y:2]]"
+    # ... but the renderer works on a copy, so the values themselves never change
     assert values == {"m": {"a": 1, "n": {"x": 1}}}
 
 
@@ -201,7 +203,7 @@ def test_url_parse_and_join(r: Renderer) -> None:
     ('{{ abbrev "5" "x" }}', "abbrev: wrong type for value; expected int; got string"),
     ("{{ mustFirst 1 }}", "Cannot find first on type int"),
     ('{{ mustSlice "abc" 1 }}', "list should be type of slice or array but string"),
-    ("{{ mustSlice (list 1 2) 1 5 }}", "slice index out of range"),
+    ("{{ mustSlice (list 1 2) 1 5 }}", "reflect.Value.Slice: slice index out of bounds"),
     ('{{ required "need .Values.x" .Values.x }}', "need .Values.x"),
     ('{{ required "need it" "" }}', "need it"),
 ])
