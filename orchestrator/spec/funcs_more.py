@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .funcs import i_, register, s_, strval, to_float, type_of
 from .gofmt import format_float, type_name
 from .tmplrt import Fault, Missing, charge
+
+if TYPE_CHECKING:  # imported where used: fractions brings in decimal, ~4 ms of every template import
+    from fractions import Fraction
 
 
 # ------------------------------------------------------------------ paths (Go's path package)
@@ -168,6 +170,8 @@ def _dec(v: Any) -> Fraction:
     f = to_float(v)
     if not math.isfinite(f):
         raise Fault(f"Cannot create a Decimal from {format_float(f)}")
+    from fractions import Fraction
+
     return Fraction(repr(f))
 
 
@@ -187,6 +191,8 @@ def _div(a: Fraction, b: Fraction) -> Fraction:
     q = int(scaled)  # truncates toward zero
     if 2 * abs(scaled - q) >= 1:
         q += 1 if scaled > 0 else -1
+    from fractions import Fraction
+
     return Fraction(q, 10**16)
 
 
@@ -199,7 +205,7 @@ def _decimal_op(first: Fraction, rest: tuple[Any, ...], op: Callable[[Fraction, 
 
 @register("addf")
 def addf(*vs: Any) -> float:
-    return _decimal_op(Fraction(0), vs, lambda x, y: x + y)
+    return _decimal_op(_dec(0), vs, lambda x, y: x + y)
 
 
 @register("add1f")

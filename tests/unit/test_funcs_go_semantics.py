@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from orchestrator.errors import Reason, SpecError
-from orchestrator.spec.funcs_regex import compile_go, go_matches
+from orchestrator.spec.funcs_regex import go_matches
+from orchestrator.spec.goregex import compile_go
 from orchestrator.spec.gojinja import MUTATING
 from orchestrator.spec.render import Renderer
 
