@@ -79,8 +79,8 @@ def run() -> None:
     children reaped, nothing registered to run at exit). Such commands (`plan`) say so; the
     rest exit the usual way."""
     code = main()
-    if not _EXIT_AT_ONCE:
-        raise SystemExit(code)
+    if not _EXIT_AT_ONCE or sys.getprofile() is not None or sys.gettrace() is not None:
+        raise SystemExit(code)  # a profiler or coverage writes its data at exit
     try:
         sys.stdout.flush()
     except BrokenPipeError:  # the reader went away (`orch plan | head`): not an error
