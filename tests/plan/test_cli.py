@@ -194,3 +194,21 @@ def test_output_to_a_full_disk_is_an_environment_error(root: Path, fmt: list[str
     assert proc.returncode == 3, proc.stderr
     assert proc.stderr.count("\n") == 1 and "No space left on device" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_profiled_plan_still_writes_its_profile(root: Path) -> None:
+    """`orch plan` leaves without tearing the interpreter down, except under a profiler or a
+    coverage tracer, which write their data at exit."""
+    import os
+    import subprocess
+    import sys
+
+    from plan_helpers import REPO
+
+    out = root / "plan.prof"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(out), "-m", "orchestrator", "plan",
+                           "-t", "packages", "--values", "values.yaml", "--cache-dir", str(root / "cache")],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert out.stat().st_size > 0 and "c/base@1.0" in proc.stdout
