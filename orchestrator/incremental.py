@@ -157,13 +157,13 @@ def _changed_folders(prep: load_mod.Prepared, folders: list[tuple[str, str | Non
 
 def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, store: StoreView,
                  resolved_image: Callable[[str, str], str | None], prerender: Prerender | None = None,
-                 ) -> tuple[Planned, dict[str, Any], dict[str, str], bool] | None:
+                 ) -> tuple[Planned, dict[str, Any] | None, dict[str, str], bool] | None:
     """Some folders changed, the tree's shape did not: re-render only the changed folders; when
     no changed package's identity, provides or dependencies changed, keep the stored edges and
     order, and recompute the keys of the changed packages and of their dependents (Merkle: the
     rest keep theirs). None when this does not apply (the full path runs instead). The flag says
     whether the result holds anything the next run can trust: not when every changed folder is
-    racy (the next run looks at those again whatever is stored)."""
+    racy (the next run looks at those again whatever is stored); then no result is returned."""
     folders = stored.folders()
     if folders is None:
         return None
@@ -257,6 +257,8 @@ def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, sto
     planned = Planned(plan, _Deferred(lambda: full().packages), inputs, keys, order, deps,
                       cast(dict, _Kinds(deps, kinds)), _Deferred(lambda: full().contexts),
                       all_warnings, len(rerender))
+    if not durable:  # nothing to store (see the docstring): no result to assemble
+        return planned, None, texts, False
     result = {
         "warnings": all_warnings,
         "meta": stored.meta,
@@ -271,7 +273,7 @@ def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, sto
         "special": sorted(stored.special),
         "folders": [[f[0], s[0], s[1], f[3], w] for f, s, w in zip(folders, sigs, warnings)],
     }
-    return planned, result, dict(all_texts) if durable else texts, durable
+    return planned, result, dict(all_texts), True
 
 
 def _stored_texts(prep: load_mod.Prepared, state: PlanState, stored: _Stored, store: StoreView,

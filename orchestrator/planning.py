@@ -162,7 +162,7 @@ def _plan_from(state: PlanState, prep: load_mod.Prepared, sig: str | None, meta:
         inc = _incremental(prep, state, stored, store or EmptyStore(), resolved_image, prerender)
         if inc is not None:
             planned, result, texts, durable = inc
-            if durable:  # else the stored plan is as good a base for the next run: not rewritten
+            if durable and result is not None:  # else the stored plan is as good a base for the next run
                 result["walk"] = load_mod.walk_to_store(prep, state.settled)
                 state.put_result(sig, result, texts)
                 state.save()
