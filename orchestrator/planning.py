@@ -116,18 +116,26 @@ def _plan(trees: list[str], values: list[str], cache_dir: str | None, targets: l
 
 def _plan_with(state: PlanState, trees: list[str], values: list[str], targets: list[str] | None,
                store: StoreView | None, resolved_image: Callable[[str, str], str | None]) -> Planned:
-    last_walk = Walk.from_json(state.result.get("walk")) if state.result is not None else None
-    prep = load_mod.prepare(trees, values, last_walk)
-    # the working directory too: stored warnings name files relative to it
-    meta = [prep.values_digest, prep.templates_digest, str(KEY_SCHEMA), "\0".join(targets or ()), os.getcwd()]
-    sig = load_mod.signature(prep, state.settled, *meta)
-    prerender = None
     last = state.result
-    if last is not None and not targets and last.get("meta") == meta and (sig is None or sig != last.get("signature")):
-        from orchestrator.spec.prerender import Prerender  # an incremental plan: get a renderer ready
+    prerender = None
+    if last is not None and not targets:  # a stored plan to build on: maybe only a few folders to render
+        from orchestrator.spec.prerender import Prerender
 
-        prerender = Prerender(prep)
+        if Prerender.possible():
+            prerender = Prerender()  # the re-stat's helper becomes its child, if there is one
     try:
+        last_walk = Walk.from_json(last.get("walk")) if last is not None else None
+        prep = load_mod.prepare(trees, values, last_walk, prerender)
+        # the working directory too: stored warnings name files relative to it
+        meta = [prep.values_digest, prep.templates_digest, str(KEY_SCHEMA), "\0".join(targets or ()), os.getcwd()]
+        sig = load_mod.signature(prep, state.settled, *meta)
+        if prerender is not None:
+            if last is not None and last.get("meta") == meta and (sig is None or sig != last.get("signature")):
+                prerender.start()  # an incremental plan: the child renders (forked now if need be)
+                prerender.setup(prep)
+            else:
+                prerender.close()
+                prerender = None
         return _plan_from(state, prep, sig, meta, targets, store, resolved_image, prerender)
     finally:
         if prerender is not None:

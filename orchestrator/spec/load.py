@@ -146,11 +146,12 @@ class Prepared:
         return self._values
 
 
-def prepare(trees: list[str], values_files: list[str], known: Walk | None = None) -> Prepared:
+def prepare(trees: list[str], values_files: list[str], known: Walk | None = None,
+            spare: restat.Spare | None = None) -> Prepared:
     """Stat every file of the trees (re-statting `known`, the last walk, when no folder changed;
-    else walking), read the values files and the shared templates."""
+    else walking), read the values files and the shared templates. `spare`: see `restat`."""
     roots = discover.roots(trees)
-    stats = restat.restat(known.dirs, known.files) if known is not None and known.trees == roots else None
+    stats = restat.restat(known.dirs, known.files, spare) if known is not None and known.trees == roots else None
     scan = None
     if stats is not None and known is not None:
         template_paths = known.templates

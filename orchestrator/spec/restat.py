@@ -16,28 +16,47 @@ from __future__ import annotations
 import array
 import os
 import threading
+from typing import NoReturn, Protocol
 
 from orchestrator.spec.discover import DirStat, Stat
 
 SPLIT_AT = 8192  # files: below this, a fork costs about what it saves
+SPARE_SHARE = 1 / 3  # of the files, for a child that has more to do afterwards (see `Spare`)
 _CHANGED = array.array("q", [-1]).tobytes()  # a child's whole answer when something changed
 _FAILED = object()  # no usable answer from the child
 
 
-def restat(dirs: list[tuple[str, DirStat]], files: list[str]) -> dict[str, Stat] | None:
+class Spare(Protocol):
+    """Work for the helper child once its share is statted (`prerender.Prerender`): it takes a
+    smaller share, so that work overlaps the parent's share instead of following it."""
+
+    def open(self) -> bool:
+        """Get ready to fork (pipes); False: no spare work this time."""
+
+    def become_child(self) -> NoReturn:
+        """In the child, once its numbers are sent: do the work, then exit."""
+
+    def adopt(self, pid: int) -> None:
+        """In the parent: the child that will do the work."""
+
+
+def restat(dirs: list[tuple[str, DirStat]], files: list[str], spare: Spare | None = None,
+           ) -> dict[str, Stat] | None:
     """The stat data of `files` (paths in walk order) when none of `dirs` changed since, else
-    None (then the trees must be walked again)."""
+    None (then the trees must be walked again). `spare`: see `Spare` (left alone when the
+    files are too few to split)."""
     if len(files) < SPLIT_AT or not hasattr(os, "fork") or threading.active_count() > 1:
         numbers = _numbers(dirs, files)
     else:
-        half_d, half_f = len(dirs) // 2, len(files) // 2
-        child = _start(dirs[half_d:], files[half_f:])
+        share = SPARE_SHARE if spare is not None else 0.5
+        cut_d, cut_f = len(dirs) - int(len(dirs) * share), len(files) - int(len(files) * share)
+        child = _start(dirs[cut_d:], files[cut_f:], spare)
         try:
-            first = _numbers(dirs[:half_d], files[:half_f])
-        finally:  # always read and reap the child (it would block on a full pipe)
-            second = _finish(child, 4 * (len(files) - half_f)) if child is not None else _FAILED
-        if second is _FAILED:  # its half, here
-            second = _numbers(dirs[half_d:], files[half_f:])
+            first = _numbers(dirs[:cut_d], files[:cut_f])
+        finally:  # always read (and reap) the child: it would block on a full pipe
+            second = _finish(child, 4 * (len(files) - cut_f)) if child is not None else _FAILED
+        if second is _FAILED:  # its share, here
+            second = _numbers(dirs[cut_d:], files[cut_f:])
         numbers = None if first is None or second is None else first + second  # type: ignore[operator]
     if numbers is None:
         return None
@@ -64,18 +83,22 @@ def _numbers(dirs: list[tuple[str, DirStat]], files: list[str]) -> array.array |
     return out
 
 
-def _start(dirs: list[tuple[str, DirStat]], files: list[str]) -> tuple[int, int] | None:
-    """Fork a child that stats `files` and writes the numbers (or `_CHANGED`) to a pipe."""
+def _start(dirs: list[tuple[str, DirStat]], files: list[str], spare: Spare | None,
+           ) -> tuple[int, int, bool] | None:
+    """Fork a child that stats `files` and writes the numbers (or `_CHANGED`) to a pipe, then
+    does the `spare` work, if any. Returns its pid, the pipe, and whether to reap it here."""
     try:
         read_end, write_end = os.pipe()
     except OSError:
         return None
+    if spare is not None and not spare.open():
+        spare = None
     try:
         pid = os.fork()
     except OSError:
         os.close(read_end)
         os.close(write_end)
-        return None
+        return None  # the spare's pipes are its own to close (it never started)
     if pid == 0:  # the child: this, then out at once (no clean-up of what it shares with the parent)
         code = 1
         try:
@@ -85,16 +108,22 @@ def _start(dirs: list[tuple[str, DirStat]], files: list[str]) -> tuple[int, int]
             while data:
                 data = data[os.write(write_end, data):]
             code = 0
+            if spare is not None:
+                os.close(write_end)  # the parent reads to the end of the numbers
+                spare.become_child()
         finally:
             os._exit(code)
     os.close(write_end)
-    return pid, read_end
+    if spare is not None:
+        spare.adopt(pid)
+    return pid, read_end, spare is None
 
 
-def _finish(child: tuple[int, int], count: int) -> object:
+def _finish(child: tuple[int, int, bool], count: int) -> object:
     """The child's `count` numbers, None when it saw a change, `_FAILED` when it gave no
-    usable answer (it died, or said too little or too much)."""
-    pid, read_end = child
+    usable answer (it died, or said too little or too much). A child that has spare work to do
+    is not waited for: its answer is complete when its end of the pipe closes."""
+    pid, read_end, reap = child
     chunks = []
     try:
         while chunk := os.read(read_end, 1 << 20):
@@ -103,13 +132,14 @@ def _finish(child: tuple[int, int], count: int) -> object:
         chunks = []
     finally:
         os.close(read_end)
-    try:
-        _, status = os.waitpid(pid, 0)
-    except ChildProcessError:
-        return _FAILED
     data = b"".join(chunks)
-    if os.waitstatus_to_exitcode(status) != 0:
-        return _FAILED
+    if reap:
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            return _FAILED
+        if os.waitstatus_to_exitcode(status) != 0:
+            return _FAILED
     if data == _CHANGED:
         return None
     if len(data) != 8 * count:

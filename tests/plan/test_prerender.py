@@ -27,10 +27,17 @@ def _facts(rendered: list[tuple[object, list[object], list[str]]]) -> list[objec
             for pdir, pkgs, warnings in rendered]  # type: ignore[attr-defined]
 
 
+def _started(prep: load.Prepared) -> Prerender:
+    child = Prerender()
+    child.start()
+    child.setup(prep)
+    return child
+
+
 def test_the_child_renders_what_the_parent_would(tmp_path: Path) -> None:
     tree, values = make_tree(tmp_path)
     prep = load.prepare([str(tree)], [str(values)])
-    child = Prerender(prep)
+    child = _started(prep)
     pid = child._pid
     assert pid
     got = child.render(prep.scan.packages)
@@ -42,7 +49,7 @@ def test_a_failing_child_leaves_the_folders_and_the_error_to_the_parent(tmp_path
     tree, values = make_tree(tmp_path)
     (tree / "a" / "build.yaml").write_text("steps: [unclosed\n")
     prep = load.prepare([str(tree)], [str(values)])
-    child = Prerender(prep)
+    child = _started(prep)
     pid = child._pid
     assert child.render(prep.scan.packages) is None and _gone(pid)
     with pytest.raises(SpecError, match="build.yaml"):
@@ -51,7 +58,7 @@ def test_a_failing_child_leaves_the_folders_and_the_error_to_the_parent(tmp_path
 
 def test_an_unused_child_is_stopped(tmp_path: Path) -> None:
     tree, values = make_tree(tmp_path)
-    child = Prerender(load.prepare([str(tree)], [str(values)]))
+    child = _started(load.prepare([str(tree)], [str(values)]))
     pid = child._pid
     child.close()
     assert _gone(pid) and child.render([]) is None
@@ -73,5 +80,44 @@ def test_an_edit_is_rendered_by_the_child(tmp_path: Path, monkeypatch: pytest.Mo
     planned = app.compute([str(tree)], [str(values)], str(cache))
     assert planned.rendered == 1
     monkeypatch.undo()
+    fresh = app.compute([str(tree)], [str(values)], str(tmp_path / "cold"))
+    assert dict(planned.keys) == dict(fresh.keys) and planned.plan.to_json() == fresh.plan.to_json()
+
+
+def test_on_a_large_tree_the_restat_helper_renders_the_edit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With enough files to re-stat in two processes, the helper child stats its share, then
+    becomes the pre-render child: no other process is forked for it."""
+    from orchestrator.spec import restat
+
+    tree, values = make_tree(tmp_path / "src")
+    many = tree / "d" / "many"
+    many.mkdir()
+    for i in range(restat.SPLIT_AT):
+        (many / f"f{i}").write_text("")
+    when = os.stat(tree / "d" / "data.txt").st_mtime
+    for path in [many, *many.iterdir()]:
+        os.utime(path, (when, when))  # as old as the rest: not racy
+    cache = tmp_path / "cache"
+    app.compute([str(tree)], [str(values)], str(cache))
+    build = tree / "b" / "build.yaml"
+    build.write_text(build.read_text() + "- echo edited\n")
+    parent, forks, real_fork = os.getpid(), [], os.fork
+    original = load.render_folders
+
+    def only_in_the_child(prep: load.Prepared, pdirs: list[object], renderer: object = None) -> object:
+        assert os.getpid() != parent or not pdirs, "the parent rendered"
+        return original(prep, pdirs, renderer)  # type: ignore[arg-type]
+
+    def counting_fork() -> int:
+        pid = real_fork()
+        if pid:
+            forks.append(pid)
+        return pid
+
+    monkeypatch.setattr(load, "render_folders", only_in_the_child)
+    monkeypatch.setattr(os, "fork", counting_fork)
+    planned = app.compute([str(tree)], [str(values)], str(cache))
+    monkeypatch.undo()
+    assert planned.rendered == 1 and len(forks) == 1  # the re-stat's helper, and nothing else
     fresh = app.compute([str(tree)], [str(values)], str(tmp_path / "cold"))
     assert dict(planned.keys) == dict(fresh.keys) and planned.plan.to_json() == fresh.plan.to_json()

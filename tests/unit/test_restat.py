@@ -65,3 +65,33 @@ def test_a_failing_child_costs_only_time(tree: Path, monkeypatch: pytest.MonkeyP
     assert restat.restat(dirs, files) == stats  # the child answered, but not usably
     monkeypatch.setattr(restat, "_finish", lambda child, count: real(child, count + 4))
     assert restat.restat(dirs, files) == stats  # a short answer is not used either
+
+
+class _Spare:
+    """Work for the helper after its share: leaves its pid in a file (`prerender.Prerender`
+    does real work there)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker, self.pid = marker, 0
+
+    def open(self) -> bool:
+        return True
+
+    def become_child(self):  # type: ignore[no-untyped-def]
+        self.marker.write_text(str(os.getpid()))
+        os._exit(0)
+
+    def adopt(self, pid: int) -> None:
+        self.pid = pid
+
+
+def test_the_helper_takes_spare_work_after_its_share(tree: Path, tmp_path: Path) -> None:
+    """With spare work, the helper stats a smaller share, answers, then does the work; the parent
+    gets the same stat data and is left the helper to reap."""
+    dirs, files, stats = _known(tree)
+    spare = _Spare(tmp_path / "spare")
+    assert restat.restat(dirs, files, spare) == stats
+    assert spare.pid
+    _, status = os.waitpid(spare.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert (tmp_path / "spare").read_text() == str(spare.pid)
