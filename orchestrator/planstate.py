@@ -30,7 +30,7 @@ import xxhash
 
 from orchestrator import __version__
 
-STATE_SCHEMA = 8
+STATE_SCHEMA = 9  # 9: a tree's root is never a shared-templates folder (the stored walk differs)
 RACY_NS = 2_000_000_000  # 2 s: coarser than any filesystem orch runs on (ext4/xfs: ns, FAT: 2 s)
 Stat = tuple[int, int, int, int]
 _HEADER = f"orch-plan-state {STATE_SCHEMA} {__version__}"

@@ -3,8 +3,8 @@ stat data of every file (the warm planner compares it instead of reading files).
 
 Like luet's `filepath.Walk`, folders are visited in lexical order. A folder holding
 `definition.yaml` or `collection.yaml` is a package folder; any folder named `templates`
-holds shared templates. A package's build context is its folder minus spec files,
-nested package folders, template folders and what `.orchignore` lists.
+below a tree's root holds shared templates. A package's build context is its folder minus
+spec files, nested package folders, template folders and what `.orchignore` lists.
 """
 from __future__ import annotations
 
@@ -109,7 +109,9 @@ def _walk(root: str, folder: str, out: TreeScan, owner: PackageDir | None) -> No
         raise SpecError(f"cannot read folder: {exc.strerror}", reason=Reason.MISSING_FILE,
                         file=folder) from None
     names = [e.name for e in entries]
-    is_templates = folder.endswith(TEMPLATES_SUFFIX)
+    # a tree's own root is never a shared-templates folder, whatever its name (luet's fixture
+    # tree `templates/` is a package tree: its definition.yaml and build.yaml are no templates)
+    is_templates = folder.endswith(TEMPLATES_SUFFIX) and folder != root
     has_spec = SPEC_FILES[0] in names or SPEC_FILES[1] in names
     here = owner
     if is_templates or has_spec:
