@@ -17,8 +17,13 @@ BUILD_KEYS = frozenset({
     "image", "requires", "requires_final_images", "conflicts", "provides", "prelude", "steps",
     "env", "unpack", "package_dir", "includes", "excludes", "copy", "retrieve", "subpackages",
 })
-# Accepted but meaningless to orch: luet-internal fields, and `join` (removed from luet in 2021).
-IGNORED_BUILD_KEYS = frozenset({"seed", "package", "build_options", "outputpath", "join"})
+# Accepted but meaningless to orch: luet-internal fields, `join` (removed from luet in 2021), and
+# the package fields luet also reads build.yaml for (it keeps only requires/conflicts/provides).
+IGNORED_BUILD_KEYS = frozenset({
+    "seed", "package", "build_options", "outputpath", "join",
+    "id", "name", "version", "category", "use_flags", "state", "hidden", "annotations", "path",
+    "description", "uri", "license", "buildtimestamp", "labels", "treedir", "dockerfile",
+})
 LIST_FIELDS = ("prelude", "steps", "env", "includes", "excludes", "retrieve")
 # Fields of `orch plan --json`'s "spec" and their luet zero values (Go: "" / false / null).
 PLAN_FIELDS: dict[str, Any] = {

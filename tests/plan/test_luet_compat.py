@@ -22,3 +22,15 @@ def test_tree_root_named_templates_is_a_package_tree(tmp_path: Path) -> None:
         images = {p["id"]: p["spec"]["image"] for p in json.loads(res.stdout)["packages"]}
         assert images == {"test/top@1.0": "top:1", "test/b@1.0": "b:bar"}, attempt
 
+
+def test_package_fields_in_build_yaml_are_no_unknown_keys(tmp_path: Path) -> None:
+    """luet reads build.yaml as a package too (keeping its requires/conflicts/provides): package
+    fields there are known to it and ignored, not typos; a real typo still warns."""
+    build = ('image: alpine\nname: x\ncategory: c\nversion: "9"\nlabels: {a: b}\ndescription: d\n'
+             'license: MIT\nuri: [u]\nhidden: false\nannotations: {k: v}\nenvironment: [A=1]\n')
+    write(tmp_path, pkg_files("p", "a", build=build))
+    res = orch("plan", "-t", str(tmp_path), "--json", "--cache-dir", str(tmp_path / "cache"))
+    assert res.code == 0, res.stderr
+    warnings = res.stderr.splitlines()
+    assert len(warnings) == 1 and "'environment'" in warnings[0], warnings
+    assert [p["id"] for p in json.loads(res.stdout)["packages"]] == ["c/a@1.0"]
