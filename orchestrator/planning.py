@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import xxhash
 
 from orchestrator.errors import GraphError, Reason, UsageError
-from orchestrator.keys import KEY_SCHEMA, KeyInputs, input_key, own_digest
+from orchestrator.keys import KEY_SCHEMA, KeyInputs, input_key
 from orchestrator.model import DepRef, Package
 from orchestrator.plan import EmptyStore, Plan, StoreView, explanation, make_plan, own_text
 from orchestrator.planstate import PlanState, config_id
@@ -210,49 +210,21 @@ def _context_files(pdir: PackageDir, stats: Mapping[str, Any]) -> tuple[tuple[st
     return tuple(out)
 
 
-_OwnParts = tuple[tuple[tuple[str, str], ...], str, str]  # context files, image reference, own digest
-
-
 def _compute(prep: load_mod.Prepared, state: PlanState, targets: list[str] | None,
              store: StoreView | None, resolved_image: Callable[[str, str], str | None],
              ) -> tuple[Planned, dict[str, Any], Mapping[str, str]]:
     """The full path: packages from the load cache or rendered, graph, keys, plan."""
+    # networkx (~0.2 s, ~17 MB of modules) is imported once the render workers are gone: while
+    # they run, its memory would add to theirs
+    loaded = load_mod.load(prep.scan.trees, [], cache=state, prepared=prep)
+    from orchestrator.graph import build_graph
+
     images: dict[tuple[str, str], str | None] = {}
 
     def resolve(ref: str, tree: str) -> str | None:
         if (ref, tree) not in images:
             images[(ref, tree)] = resolved_image(ref, tree)
         return images[(ref, tree)]
-
-    stats = prep.scan.stats
-    racy = load_mod.racy_check(prep, state.settled)
-
-    def own_parts(pkg: Package, pdir: PackageDir, digests: Mapping[str, str]) -> _OwnParts:
-        """A package's own key inputs: context files, base image, their digest."""
-        files: tuple[tuple[str, str], ...] = ()
-        if pkg.spec is not None:
-            files = tuple((rel, digests.get(p) or state.file_digest(p, stats[p]))
-                          for rel in pdir.context for p in (os.path.join(pdir.path, rel),))
-        image = image_ref(pkg, resolve)
-        return files, image, own_digest(pkg.id, pkg.rendered, files, image)
-
-    # What needs no graph is worked out per folder as the load collects it: the parent does it
-    # while the render workers go on, instead of after them.
-    parts: dict[str, _OwnParts] = {}
-    shapes: dict[str, str] = {}
-    folders: list[list[Any]] = []
-
-    def on_folder(pdir: PackageDir, pkgs: list[Package], warnings: list[str], digests: Mapping[str, str]) -> None:
-        spec_sig, ctx_sig = load_mod.folder_sigs(pdir, racy)
-        folders.append([pdir.path, spec_sig, ctx_sig, [p.id for p in pkgs], warnings])
-        for pkg in pkgs:
-            shapes[pkg.id] = _shape(pkg)
-            parts[pkg.id] = own_parts(pkg, pdir, digests)
-
-    # networkx (~0.2 s, ~17 MB of modules) is imported once the render workers are gone: while
-    # they run, its memory would add to theirs
-    loaded = load_mod.load(prep.scan.trees, [], cache=state, prepared=prep, on_folder=on_folder)
-    from orchestrator.graph import build_graph
 
     graph = build_graph(loaded.packages)
     by_dir = {(p.tree, p.rel): p for p in loaded.scan.packages}
@@ -266,20 +238,25 @@ def _compute(prep: load_mod.Prepared, state: PlanState, targets: list[str] | Non
     kinds: dict[tuple[str, str], tuple[str, ...]] = {}
     contexts: dict[str, PackageDir] = {}
     specs: dict[str, str] = {}
-    own = {p.id: p for p in loaded.packages}
+    stats, fresh = loaded.scan.stats, loaded.digests  # digests the render workers worked out
     for node in order:
         pkg = graph.packages[node]
         pdir = by_dir[(pkg.tree, pkg.directory)]
         contexts[node] = pdir
-        # a package another one provides is built from its provider's spec and folder
-        files, image, own_d = parts[node] if pkg is own.get(node) else own_parts(pkg, pdir, loaded.digests)
+        files: tuple[tuple[str, str], ...] = ()
+        if pkg.spec is not None:
+            files = tuple(
+                (rel, fresh.get(p) or state.file_digest(p, stats[p]))
+                for rel in pdir.context
+                for p in (os.path.join(pdir.path, rel),)
+            )
         dep_kinds = graph.deps_kinds(node)
         deps[node] = [dep for dep, _ in dep_kinds]
         dep_entries = []
         for dep, kind in dep_kinds:
             kinds[(dep, node)] = kind
             dep_entries.append((",".join(kind), dep, keys[dep]))
-        inp = KeyInputs(node, pkg.rendered, files, image, tuple(dep_entries), own_d)
+        inp = KeyInputs(node, pkg.rendered, files, image_ref(pkg, resolve), tuple(dep_entries))
         inputs[node] = inp
         keys[node] = input_key(inp)
         specs[node] = pkg.spec.raw_json if pkg.spec else "{}"
@@ -289,7 +266,13 @@ def _compute(prep: load_mod.Prepared, state: PlanState, targets: list[str] | Non
     own_texts = _OwnTexts(inputs, graph.packages)
     planned = Planned(plan, graph.packages, inputs, keys, order, deps, kinds, contexts,
                       loaded.warnings, loaded.rendered)
+    own = {p.id: p for p in loaded.packages}
     special = sorted(n for n, p in graph.packages.items() if p.provides or p is not own.get(n))
+    folders = []
+    racy = load_mod.racy_check(prep, state.settled)
+    for pdir, ids, warnings in loaded.folders:
+        spec_sig, ctx_sig = load_mod.folder_sigs(pdir, racy)
+        folders.append([pdir.path, spec_sig, ctx_sig, ids, warnings])
     result = {
         "warnings": loaded.warnings,
         "images": [[ref, tree, digest] for (ref, tree), digest in images.items()],
@@ -299,7 +282,7 @@ def _compute(prep: load_mod.Prepared, state: PlanState, targets: list[str] | Non
         "deps": [deps[n] for n in order],
         "kinds": [[",".join(kinds[(d, n)]) for d in deps[n]] for n in order],
         "specs": [specs[n] for n in order],
-        "shapes": [shapes[n] for n in order],
+        "shapes": [_shape(own[n]) for n in order],
         "special": special,
         "folders": folders,
     }

@@ -15,7 +15,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
@@ -214,16 +214,10 @@ def signature(prep: Prepared, settled: Callable[[int], bool], *extra: str) -> st
     return h.hexdigest()
 
 
-# called with each folder's packages as they are collected (in scan order): its folder, its
-# packages, its warnings and the digests of its context files that a render worker worked out
-OnFolder = Callable[[discover.PackageDir, list[Package], list[str], Mapping[str, str]], None]
-
-
 def load(trees: list[str], values_files: list[str], cache: LoadCache | None = None,
-         prepared: Prepared | None = None, on_folder: OnFolder | None = None) -> Loaded:
+         prepared: Prepared | None = None) -> Loaded:
     """Packages of every folder: from `cache` where its files are unchanged, else rendered (in
-    worker processes for many folders). `on_folder`: per-folder work of the caller, done while
-    the workers render the folders after it (see `OnFolder`)."""
+    worker processes for many folders)."""
     prep = prepared or prepare(trees, values_files)
     _ROOTS.clear()  # the working directory may have changed since the last load
     scan, values, values_digest, templates = prep.scan, prep.values, prep.values_digest, prep.templates
@@ -245,7 +239,7 @@ def load(trees: list[str], values_files: list[str], cache: LoadCache | None = No
         sig = (*digests, cache.dir_head) if cache is not None else None
         fresh = workers.render_all(misses, lambda pdir: _fresh(pdir, values, renderer, template_refs, digest, sig))
     try:
-        _collect(loaded, entries, fresh, cache, template_refs, on_folder)
+        _collect(loaded, entries, fresh, cache, template_refs)
     finally:
         if isinstance(fresh, Generator):
             fresh.close()  # stops the workers at once when a folder's packages are bad
@@ -307,15 +301,14 @@ def _entry_text(entry: dict[str, Any], pkgs: list[Package]) -> str:
     return f'{{"items":[{",".join(items)}],"warnings":{json.dumps(entry["warnings"])}}}'
 
 
-def _collect(loaded: Loaded, entries: list[dict[str, Any] | None], fresh: Iterator[Fresh],
-             cache: LoadCache | None, template_refs: set[str], on_folder: OnFolder | None) -> None:
+def _collect(loaded: Loaded, entries: list[dict[str, Any] | None],
+             fresh: Iterator[Fresh], cache: LoadCache | None, template_refs: set[str]) -> None:
     """Packages of every folder, in scan order, from its cache entry or freshly rendered."""
     seen: dict[str, str] = {}
     total = len(entries)
     for done, (pdir, entry) in enumerate(zip(loaded.scan.packages, entries)):
         if done % 200 == 0 and loaded.rendered:
             progress.tick("loading package folders", done, total)
-        files: list[tuple[str, str]] = []
         if entry is None:
             text, pkgs, warnings, files, sig, head = next(fresh)
             loaded.rendered += 1
@@ -339,8 +332,6 @@ def _collect(loaded: Loaded, entries: list[dict[str, Any] | None], fresh: Iterat
             ids.append(pkg.id)
         loaded.warnings.extend(warnings)
         loaded.folders.append((pdir, ids, warnings))
-        if on_folder is not None:
-            on_folder(pdir, pkgs, warnings, dict(files))
 
 
 def spec_names(pdir: discover.PackageDir) -> list[str]:
