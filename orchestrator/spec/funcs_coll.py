@@ -12,7 +12,7 @@ like cast.ToInt.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .funcs import (
@@ -129,36 +129,24 @@ def _merge(dst: dict[Any, Any], src: Mapping[Any, Any], overwrite: bool) -> None
             dst[k] = sv
 
 
-@register("merge")
-def merge(dst: Any, *srcs: Any) -> Any:
-    d = m_(dst, "merge")
-    for s in srcs:
-        _merge(d, m_(s, "merge"), False)
-    return d
+def _merger(name: str, overwrite: bool) -> Callable[..., Any]:
+    """sprig's merge family: merge into the first dict (changed, and returned), as mergo does."""
+
+    def merge(dst: Any, *srcs: Any) -> Any:
+        d = m_(dst, name)
+        for s in srcs:
+            _merge(d, m_(s, name), overwrite)
+        return d
+
+    merge.__name__ = name
+    register(name)(merge)
+    return merge
 
 
-@register("mergeOverwrite")
-def merge_overwrite(dst: Any, *srcs: Any) -> Any:
-    d = m_(dst, "mergeOverwrite")
-    for s in srcs:
-        _merge(d, m_(s, "mergeOverwrite"), True)
-    return d
-
-
-@register("mustMerge")
-def must_merge(dst: Any, *srcs: Any) -> Any:
-    d = m_(dst, "mustMerge")
-    for s in srcs:
-        _merge(d, m_(s, "mustMerge"), False)
-    return d
-
-
-@register("mustMergeOverwrite")
-def must_merge_overwrite(dst: Any, *srcs: Any) -> Any:
-    d = m_(dst, "mustMergeOverwrite")
-    for s in srcs:
-        _merge(d, m_(s, "mustMergeOverwrite"), True)
-    return d
+merge = _merger("merge", False)
+merge_overwrite = _merger("mergeOverwrite", True)
+must_merge = _merger("mustMerge", False)
+must_merge_overwrite = _merger("mustMergeOverwrite", True)
 
 
 @register("dig", lenient=True)
