@@ -36,7 +36,7 @@ class PackageGraph:
         """Direct build dependencies, sorted by id, each with the kinds of its edge (worked out
         for every node at once: a networkx adjacency view per node costs more than the rest)."""
         if self._deps is None:
-            self._deps = _deps_of(self.graph.nodes, ((s, d, k) for s, d, k in self.graph.edges(data="kinds")))
+            self._deps = _deps_of(self.graph.nodes, self.graph.edges(data="kinds"))
         return list(self._deps[node])
 
     def order(self) -> list[str]:

@@ -12,7 +12,7 @@ like cast.ToInt.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from .funcs import (
@@ -129,24 +129,21 @@ def _merge(dst: dict[Any, Any], src: Mapping[Any, Any], overwrite: bool) -> None
             dst[k] = sv
 
 
-def _merger(name: str, overwrite: bool) -> Callable[..., Any]:
-    """sprig's merge family: merge into the first dict (changed, and returned), as mergo does."""
-
-    def merge(dst: Any, *srcs: Any) -> Any:
-        d = m_(dst, name)
-        for s in srcs:
-            _merge(d, m_(s, name), overwrite)
-        return d
-
-    merge.__name__ = name
-    register(name)(merge)
-    return merge
+@register("merge", "mustMerge")
+def merge(dst: Any, *srcs: Any) -> Any:
+    """Merge into the first dict (changed, and returned), as sprig/mergo do."""
+    d = m_(dst, "merge")
+    for s in srcs:
+        _merge(d, m_(s, "merge"), False)
+    return d
 
 
-merge = _merger("merge", False)
-merge_overwrite = _merger("mergeOverwrite", True)
-must_merge = _merger("mustMerge", False)
-must_merge_overwrite = _merger("mustMergeOverwrite", True)
+@register("mergeOverwrite", "mustMergeOverwrite")
+def merge_overwrite(dst: Any, *srcs: Any) -> Any:
+    d = m_(dst, "mergeOverwrite")
+    for s in srcs:
+        _merge(d, m_(s, "mergeOverwrite"), True)
+    return d
 
 
 @register("dig", lenient=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -77,7 +78,7 @@ class _Spare:
     def open(self) -> bool:
         return True
 
-    def become_child(self):  # type: ignore[no-untyped-def]
+    def become_child(self) -> NoReturn:
         self.marker.write_text(str(os.getpid()))
         os._exit(0)
 
