@@ -155,15 +155,27 @@ def _changed_folders(prep: load_mod.Prepared, folders: list[tuple[str, str | Non
     return out
 
 
+@dataclass(frozen=True)
+class Update:
+    """What an incremental plan changed of the stored plan, to store: as a delta
+    (`PlanState.put_delta`), or as a whole result when the delta would grow too large."""
+
+    whole: dict[str, Any]  # small values stored whole (images, warnings)
+    patch: dict[str, dict[int, Any]]  # per list of the stored result: new values by position
+    texts: dict[str, str]  # own explanation texts of the packages whose own inputs changed
+    result: Callable[[], dict[str, Any]]  # the whole result (but the walk), assembled when asked
+    all_texts: Mapping[str, str]  # every package's own text (the stored ones read when asked)
+
+
 def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, store: StoreView,
                  resolved_image: Callable[[str, str], str | None], prerender: Prerender | None = None,
-                 ) -> tuple[Planned, dict[str, Any] | None, dict[str, str], bool] | None:
+                 ) -> tuple[Planned, Update | None] | None:
     """Some folders changed, the tree's shape did not: re-render only the changed folders; when
     no changed package's identity, provides or dependencies changed, keep the stored edges and
     order, and recompute the keys of the changed packages and of their dependents (Merkle: the
-    rest keep theirs). None when this does not apply (the full path runs instead). The flag says
-    whether the result holds anything the next run can trust: not when every changed folder is
-    racy (the next run looks at those again whatever is stored); then no result is returned."""
+    rest keep theirs). None when this does not apply (the full path runs instead). The update is
+    None when it holds nothing the next run can trust: when every changed folder is racy (the
+    next run looks at those again whatever is stored)."""
     folders = stored.folders()
     if folders is None:
         return None
@@ -184,14 +196,8 @@ def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, sto
         return None
     changed = rerender + rehash
     durable = not changed or any(sigs[i][0] is not None and sigs[i][1] is not None for i, _ in changed)
-    stored_texts: Mapping[str, str]
-    if durable or rehash:  # written back with the result, or read for the rehashed packages
-        got = state.get_explanations(stored.token)
-        if got is None or any(n not in got for n in stored.order):
-            return None
-        stored_texts = got
-    else:  # nothing is stored (racy edits): read only if an explanation is asked for
-        stored_texts = _Deferred(lambda: _stored_texts(prep, state, stored, store, resolved_image))
+    # read only when needed: for a rehashed package, an explanation, or a whole result to store
+    stored_texts = _Deferred(lambda: _stored_texts(prep, state, stored, store, resolved_image))
     # own inputs of the changed packages: (spec, files, image, directory, values JSON, spec JSON)
     own: dict[str, tuple[str, tuple[tuple[str, str], ...], str, str, str, str]] = {}
     warnings = [f[4] for f in folders]
@@ -225,12 +231,14 @@ def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, sto
     keys, owns = dict(stored.keys), dict(stored.owns)
     specs = dict(stored.specs)
     texts: dict[str, str] = {}  # own texts of the changed packages, over the stored ones
-    moved: set[str] = set()
+    moved: dict[str, int] = {}  # packages whose key changed: their position in the order
     deps, kinds = stored.deps, stored.kinds
-    for node in stored.order:
+    positions: dict[str, int] = {}
+    for at, node in enumerate(stored.order):
         mine = own.get(node)
-        if mine is None and not (moved and moved.intersection(deps[node])):
+        if mine is None and not (moved and not moved.keys().isdisjoint(deps[node])):
             continue
+        positions[node] = at
         dep_entries = tuple((k, d, keys[d]) for d, k in zip(deps[node], kinds[node]))
         if mine is not None:  # its own inputs changed (else only a dependency's key did)
             spec, files, image, directory, values, spec_json = mine
@@ -239,7 +247,7 @@ def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, sto
             texts[node] = own_text(inp, directory, values)
         key = chain_key("input", owns[node], dep_entries)
         if key != keys[node]:
-            moved.add(node)
+            moved[node] = at
         keys[node] = key
     once: list[Planned] = []
 
@@ -257,23 +265,33 @@ def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, sto
     planned = Planned(plan, _Deferred(lambda: full().packages), inputs, keys, order, deps,
                       cast(dict, _Kinds(deps, kinds)), _Deferred(lambda: full().contexts),
                       all_warnings, len(rerender))
-    if not durable:  # nothing to store (see the docstring): no result to assemble
-        return planned, None, texts, False
-    result = {
-        "warnings": all_warnings,
-        "meta": stored.meta,
-        "images": [[ref, tree, digest] for (ref, tree), digest in images.items()],
-        "order": order,
-        "keys": [keys[n] for n in order],
-        "owns": [owns[n] for n in order],
-        "deps": [deps[n] for n in order],
-        "kinds": [kinds[n] for n in order],
-        "specs": [specs[n] for n in order],
-        "shapes": [stored.shapes[n] for n in order],
-        "special": sorted(stored.special),
-        "folders": [[f[0], s[0], s[1], f[3], w] for f, s, w in zip(folders, sigs, warnings)],
+    if not durable:  # nothing to store (see the docstring)
+        return planned, None
+    image_rows = [[ref, tree, digest] for (ref, tree), digest in images.items()]
+
+    def result() -> dict[str, Any]:
+        return {
+            "warnings": all_warnings,
+            "meta": stored.meta,
+            "images": image_rows,
+            "order": order,
+            "keys": [keys[n] for n in order],
+            "owns": [owns[n] for n in order],
+            "deps": [deps[n] for n in order],
+            "kinds": [kinds[n] for n in order],
+            "specs": [specs[n] for n in order],
+            "shapes": [stored.shapes[n] for n in order],
+            "special": sorted(stored.special),
+            "folders": [[f[0], s[0], s[1], f[3], w] for f, s, w in zip(folders, sigs, warnings)],
+        }
+
+    patch: dict[str, dict[int, Any]] = {
+        "keys": {at: keys[n] for n, at in moved.items()},
+        "owns": {positions[n]: owns[n] for n in own},
+        "specs": {positions[n]: specs[n] for n in own},
+        "folders": {i: [folders[i][0], *sigs[i], folders[i][3], warnings[i]] for i, _ in looked},
     }
-    return planned, result, dict(all_texts), True
+    return planned, Update({"images": image_rows, "warnings": all_warnings}, patch, texts, result, all_texts)
 
 
 def _stored_texts(prep: load_mod.Prepared, state: PlanState, stored: _Stored, store: StoreView,

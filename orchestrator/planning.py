@@ -124,7 +124,7 @@ def _plan_with(state: PlanState, trees: list[str], values: list[str], targets: l
         if Prerender.possible():
             prerender = Prerender()  # the re-stat's helper becomes its child, if there is one
     try:
-        last_walk = Walk.from_json(last.get("walk")) if last is not None else None
+        last_walk = Walk.from_json(last.get("walk"), last.get("walk_patch")) if last is not None else None
         prep = load_mod.prepare(trees, values, last_walk, prerender)
         # the working directory too: stored warnings name files relative to it
         meta = [prep.values_digest, prep.templates_digest, str(KEY_SCHEMA), "\0".join(targets or ()), os.getcwd()]
@@ -169,10 +169,14 @@ def _plan_from(state: PlanState, prep: load_mod.Prepared, sig: str | None, meta:
     if stored is not None and not targets and stored.meta == meta:
         inc = _incremental(prep, state, stored, store or EmptyStore(), resolved_image, prerender)
         if inc is not None:
-            planned, result, texts, durable = inc
-            if durable and result is not None:  # else the stored plan is as good a base for the next run
-                result["walk"] = load_mod.walk_to_store(prep, state.settled)
-                state.put_result(sig, result, texts)
+            planned, update = inc
+            if update is not None:  # else the stored plan is as good a base for the next run
+                walk_patch = prep.walk_patch()
+                if walk_patch is None or not state.put_delta(
+                        sig, {**update.whole, "walk_patch": walk_patch}, update.patch, update.texts):
+                    result = update.result()
+                    result["walk"] = load_mod.walk_to_store(prep, state.settled)
+                    state.put_result(sig, result, update.all_texts)
                 state.save()
             return planned
     if prerender is not None:

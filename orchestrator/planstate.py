@@ -6,6 +6,12 @@
 * `<config>.result`: the last whole plan, the signature of everything it read (the no-change
   fast path) and the last walk of the trees (`orchestrator.spec.walk`); `<config>.explain`:
   what went into each of its keys, read only when a plan or a build needs it.
+* `<config>.delta`: what plans after small edits changed of that whole plan (git's split
+  index, in effect): entries by position, a few whole small values, the changed explanations.
+  Rewriting tens of MB for one edited package would cost a third of such a plan; the changes
+  accumulate here until they are worth a whole rewrite (`put_delta`). A delta is tied to its
+  whole plan by the plan's token: one that does not match, or is damaged, is ignored, which
+  is always safe (the whole plan is an older, consistent state of its own).
 
 Each file is written atomically: a header line (schema, digest of the body) and a compact
 JSON body, encoded and hashed a part at a time. A body that does not match its digest, or has
@@ -33,6 +39,7 @@ from orchestrator import __version__
 STATE_SCHEMA = 9  # 9: a tree's root is never a shared-templates folder (the stored walk differs)
 RACY_NS = 2_000_000_000  # 2 s: coarser than any filesystem orch runs on (ext4/xfs: ns, FAT: 2 s)
 Stat = tuple[int, int, int, int]
+DELTA_MIN = 64 * 1024  # bytes: a delta may always grow this large (else an eighth of the whole plan)
 _HEADER = f"orch-plan-state {STATE_SCHEMA} {__version__}"
 _compact = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps(x, separators=(",", ":")), made once
 
@@ -61,8 +68,10 @@ def _body(path: str | None) -> bytes | None:
 def _read(path: str | None) -> Any:
     """The document of a state file, or None when it is missing, from another version, or damaged."""
     body = _body(path)
-    if body is None:
-        return None
+    return None if body is None else _decode(body)
+
+
+def _decode(body: bytes) -> Any:
     try:
         cut = body.find(b"\n")
         doc = json.loads(body if cut < 0 else body[:cut])
@@ -75,6 +84,32 @@ def _read(path: str | None) -> Any:
         return doc
     except (OSError, ValueError, TypeError, UnicodeDecodeError):
         return None
+
+
+def _apply(result: dict[str, Any], delta: Any) -> dict[str, Any] | None:
+    """`result` with the changes of `delta` (`PlanState.put_delta`), or None when the delta is
+    not for this result or not well-formed (then the result holds as it is)."""
+    if not isinstance(delta, dict) or delta.get("base") != result.get("token"):
+        return None
+    try:
+        whole, patch, explain = delta["whole"], delta["patch"], delta["explain"]
+        if not (isinstance(whole, dict) and isinstance(patch, dict) and isinstance(explain, dict)
+                and all(isinstance(t, str) for t in explain.values())):
+            return None
+        out = {**result, **whole, "signature": delta["signature"]}
+        for name, changes in patch.items():
+            seq = out[name]
+            if not isinstance(seq, list) or not isinstance(changes, dict):
+                return None
+            seq = out[name] = list(seq)
+            for index, value in changes.items():
+                i = int(index)
+                if not 0 <= i < len(seq):
+                    return None
+                seq[i] = value
+    except (KeyError, TypeError, ValueError):
+        return None
+    return out
 
 
 def _write(path: str, doc: Any, lines: str | None = None) -> None:
@@ -192,6 +227,10 @@ class PlanState:
         self.dirs_path = f"{base}.dirs" if base else None
         self.result_path = f"{base}.result" if base else None
         self.explain_path = f"{base}.explain" if base else None
+        self.delta_path = f"{base}.delta" if base else None
+        self._delta: dict[str, Any] | None = None  # the delta applied to `result`, if any
+        self._delta_out: dict[str, Any] | None = None  # the next delta, to be written by `save`
+        self._base_size = 0  # bytes of the stored whole plan
         self._explain: Mapping[str, str] | None = None
         self._dirs: dict[str, tuple[str, str]] | None = None  # read on first use
         self._dirs_out: _Writer | None = None  # the next dirs file, written as entries come
@@ -225,10 +264,18 @@ class PlanState:
 
     @property
     def result(self) -> dict[str, Any] | None:
+        """The last whole plan, with the changes of its delta, if any."""
         if not self._result_read:
             self._result_read = True
-            doc = _read(self.result_path)
+            body = _body(self.result_path)
+            doc = _decode(body) if body is not None else None
             self._result = doc if isinstance(doc, dict) else None
+            if self._result is not None:
+                self._base_size = len(body or b"")
+                delta = _read(self.delta_path)
+                patched = _apply(self._result, delta)
+                if patched is not None:
+                    self._result, self._delta = patched, delta
         return self._result
 
     def settled(self, mtime_ns: int) -> bool:
@@ -339,8 +386,30 @@ class PlanState:
         self._explain = explain
         self.result_dirty = True
 
+    def put_delta(self, signature: str | None, whole: dict[str, Any], patch: dict[str, dict[int, Any]],
+                  explain: Mapping[str, str]) -> bool:
+        """Store changes to the stored result (`self.result`) as a delta instead of a whole new
+        result: `whole`, values that replace the stored ones; `patch`, per list of the result,
+        new values by position; `explain`, changed explanations. They add up with the delta
+        already applied. False, and nothing stored, when there is no stored result or the delta
+        would grow past an eighth of it (then a whole result should be stored instead)."""
+        base = self.result
+        if base is None or not self.delta_path:
+            return False
+        old = self._delta or {}
+        merged = {name: {**old.get("patch", {}).get(name, {}), **{str(i): v for i, v in changes.items()}}
+                  for name, changes in patch.items()}
+        delta = {"base": base["token"], "signature": signature, "whole": whole,
+                 "patch": {**old.get("patch", {}), **merged},
+                 "explain": {**old.get("explain", {}), **explain}}
+        if len(_compact(delta)) > max(DELTA_MIN, self._base_size // 8):
+            return False
+        self._delta_out = delta
+        return True
+
     def get_explanations(self, token: Any) -> dict[str, str] | None:
-        """The explanations stored with the result of this token, if intact."""
+        """The explanations stored with the result of this token, if intact (with those of its
+        delta)."""
         if not isinstance(token, str):
             return None
         doc = _read(self.explain_path)
@@ -349,7 +418,10 @@ class PlanState:
         ids, texts = doc.get("ids"), doc.get("texts")
         if not isinstance(ids, list) or not isinstance(texts, list) or len(ids) != len(texts):
             return None
-        return dict(zip(map(str, ids), texts))
+        out = dict(zip(map(str, ids), texts))
+        if self._delta is not None and self._delta["base"] == token:
+            out.update(self._delta["explain"])
+        return out
 
     def save_dirs(self) -> None:
         """Finish the folders' and files' records and let go of them (tens of MB for a large
@@ -386,9 +458,17 @@ class PlanState:
                     _write(self.explain_path, {"token": self._result["token"], "ids": ids,
                                                "texts": _Lazy(ids, self._explain)}, lines="texts")
                     _write(self.result_path, self._result, lines="specs")
+                    if self.delta_path and os.path.lexists(self.delta_path):
+                        os.unlink(self.delta_path)  # (it names the old token: ignored anyway)
             except OSError as exc:
                 self._cannot_write(exc)
             self.result_dirty = False
+        elif self.delta_path and self._delta_out is not None and not self.write_error:
+            try:
+                _write(self.delta_path, self._delta_out)
+            except OSError as exc:
+                self._cannot_write(exc)
+        self._delta_out = None
 
 
 def _dir_head(path: str, sig: list[Any]) -> str:

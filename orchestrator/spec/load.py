@@ -129,6 +129,14 @@ class Prepared:
             return self._known.restatted(self.stats)
         return Walk.of_scan(self.scan)
 
+    def walk_patch(self) -> list[list[int]] | None:
+        """This run's walk as a patch of the stored one (`Walk.patch_after`); None when the
+        trees were scanned (no stored walk held)."""
+        changed = self.changed
+        if self._known is None or changed is None:
+            return None
+        return self._known.patch_after(changed, self.stats)
+
     @property
     def changed(self) -> set[str] | None:
         """Files whose stat data differ from the last walk's; None when the trees were scanned

@@ -149,9 +149,13 @@ def item(doc: dict[str, Any], pid: str) -> dict[str, Any]:
     return found
 
 
-def age(root: Path, seconds: float = 3600) -> None:
-    """Backdate every file under root, so the warm planner may trust its stat data (not racy)."""
+def age(root: Path, seconds: float = 3600, *, folders: bool = False) -> None:
+    """Backdate every file under root, so the warm planner may trust its stat data (not racy);
+    with `folders`, the folders too (then it may keep its walk of the tree: a checkout made
+    earlier)."""
     when = time.time() - seconds
     for dirpath, _, files in os.walk(root):
         for name in files:
             os.utime(os.path.join(dirpath, name), (when, when))
+        if folders:
+            os.utime(dirpath, (when, when))

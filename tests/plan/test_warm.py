@@ -440,3 +440,86 @@ def test_a_state_that_cannot_be_written_costs_a_warning(setup: tuple[Path, Path,
     else:
         assert sorted(left) == sorted(files)  # no temporary file left behind
     assert keys(compute(tree, values, cache)) == keys(fresh)  # and the next plan is right
+
+
+def _settled_edit(path: Path, old: str, new: str) -> None:
+    """An edit made a while ago, in place: the folder's own mtime stays (the stored walk holds)."""
+    path.write_text(path.read_text().replace(old, new))
+    when = time.time() - 1800
+    os.utime(path, (when, when))
+
+
+def test_edits_are_stored_as_a_delta_of_the_whole_plan(setup: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """After an edit the whole plan is not rewritten: the changes go to a small delta, which
+    adds up over edits, serves the no-change fast path, and is equal to a fresh plan's result;
+    a damaged delta only costs re-rendering what it recorded."""
+    tree, values, cache = setup
+    age(tree.parent, folders=True)  # the stored walk holds: its changes are a delta too
+    compute(tree, values, cache)
+    whole = {kind: _state_file(cache, kind).read_bytes() for kind in ("result", "explain")}
+    _settled_edit(tree / "a" / "build.yaml", "echo {{", "echo first {{")
+    first = compute(tree, values, cache)
+    assert first.rendered == 1
+    assert {kind: _state_file(cache, kind).read_bytes() for kind in ("result", "explain")} == whole
+    assert _state_file(cache, "delta").stat().st_size < len(whole["result"])
+    _settled_edit(tree / "col" / "build.yaml", "echo {{", "echo second {{")
+    assert compute(tree, values, cache).rendered == 1
+    _settled_edit(tree / "d" / "data.txt", "0123", "3210")  # a context file: rehashed, not rendered
+    third = compute(tree, values, cache)
+    assert third.rendered == 0
+    assert {kind: _state_file(cache, kind).read_bytes() for kind in ("result", "explain")} == whole
+    fresh = compute(tree, values, tmp_path / "fresh")
+    fast = compute(tree, values, cache)  # the no-change fast path, from the delta
+    assert fast.rendered == 0
+    for planned in (third, fast):
+        assert doc(planned) == doc(fresh) and planned.keys == fresh.keys
+        assert [i.explanation for i in planned.plan.items] == [i.explanation for i in fresh.plan.items]
+        for node in fresh.order:
+            assert planned.inputs[node] == fresh.inputs[node]
+    delta = _state_file(cache, "delta")
+    delta.write_bytes(delta.read_bytes()[:-5])
+    damaged = compute(tree, values, cache)  # the whole plan alone: the edited folders again
+    assert damaged.rendered == 2 and doc(damaged) == doc(fresh)
+    assert [i.explanation for i in damaged.plan.items] == [i.explanation for i in fresh.plan.items]
+    assert compute(tree, values, cache).rendered == 0
+
+
+def test_a_large_delta_becomes_a_whole_plan(setup: tuple[Path, Path, Path], tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    tree, values, cache = setup
+    age(tree.parent, folders=True)
+    compute(tree, values, cache)
+    _settled_edit(tree / "a" / "build.yaml", "echo {{", "echo first {{")
+    compute(tree, values, cache)
+    result = _state_file(cache, "result").read_bytes()
+    monkeypatch.setattr(planstate, "DELTA_MIN", 0)  # a delta may now be an eighth of the whole plan
+    _settled_edit(tree / "b" / "build.yaml", "echo {{", "echo second {{")
+    planned = compute(tree, values, cache)
+    assert not glob.glob(str(cache / "plan" / "*.delta"))
+    assert _state_file(cache, "result").read_bytes() != result
+    fresh = compute(tree, values, tmp_path / "fresh")
+    assert doc(planned) == doc(fresh)
+    again = compute(tree, values, cache)
+    assert again.rendered == 0 and doc(again) == doc(fresh)
+    assert [i.explanation for i in again.plan.items] == [i.explanation for i in fresh.plan.items]
+
+
+def test_a_delta_that_cannot_be_written_costs_a_warning(setup: tuple[Path, Path, Path], tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    tree, values, cache = setup
+    age(tree.parent, folders=True)
+    compute(tree, values, cache)
+    before = {p.name: p.read_bytes() for p in (cache / "plan").iterdir()}
+    _settled_edit(tree / "a" / "build.yaml", "echo {{", "echo full {{")
+
+    def full_disk(self: Any, text: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(planstate._Writer, "write", full_disk)
+    planned = compute(tree, values, cache)
+    monkeypatch.undo()
+    assert [w for w in planned.warnings if "plan state" in w] == [
+        f"cannot write the plan state in {cache / 'plan'}: No space left on device (the next plan starts cold)"]
+    assert {p.name: p.read_bytes() for p in (cache / "plan").iterdir()} == before
+    fresh = compute(tree, values, tmp_path / "fresh")
+    assert doc(planned) == doc(fresh) and doc(compute(tree, values, cache)) == doc(fresh)
