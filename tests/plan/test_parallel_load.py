@@ -105,3 +105,19 @@ def test_a_dead_worker_is_an_error_not_a_hang(monkeypatch: pytest.MonkeyPatch) -
     assert "ORCH_LOAD_JOBS=1" in str(caught.value) and "\n" not in str(caught.value)
     # and the same work without the fault, in workers, gives the serial answer in order
     assert list(workers.render_all(list(range(300)), lambda i: i * i)) == [i * i for i in range(300)]
+
+
+@pytest.mark.parametrize("limit,during", [(10_000, True), (10, False)])
+def test_the_callers_work_runs_during_a_small_render(tree: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     limit: int, during: bool) -> None:
+    """`load(meanwhile=...)`: done once, while the workers render a small load (networkx's
+    import, for a plan), not during a large one (left to the caller)."""
+    from orchestrator.spec import load, workers
+
+    monkeypatch.setenv("ORCH_LOAD_JOBS", "2")
+    monkeypatch.setattr(load, "MEANWHILE_MAX", limit)
+    seen: list[bool] = []
+    loaded = load.load([str(tree / "packages")], [str(tree / "values.yaml")],
+                       meanwhile=lambda: seen.append(workers._JOB is not None))
+    assert len(loaded.packages) == PACKAGES
+    assert seen == ([True] if during else [])
