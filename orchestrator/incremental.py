@@ -179,7 +179,7 @@ def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, sto
     folders = stored.folders()
     if folders is None:
         return None
-    racy, stats = load_mod.racy_check(prep, state.settled), prep.stats
+    racy = load_mod.racy_check(prep, state.settled)
     looked = _changed_folders(prep, folders)
     if looked is None:
         return None  # folders added or removed (or a damaged record)
@@ -217,7 +217,7 @@ def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, sto
         for pkg in pkgs:
             if pkg.id in stored.special or pkg.provides or _shape(pkg) != stored.shapes.get(pkg.id):
                 return None
-            files = _context_files(pdir, stats) if pkg.spec is not None else ()
+            files = _context_files(pdir) if pkg.spec is not None else ()
             own[pkg.id] = (pkg.rendered, files, image_ref(pkg, resolve), pkg.directory, pkg.values_json,
                            pkg.spec.raw_json if pkg.spec else "{}")
         warnings[i] = warns
@@ -226,7 +226,7 @@ def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, sto
             if node in stored.special:
                 return None
             doc = own_doc(stored_texts[node])
-            files = _context_files(pdir, stats) if doc["spec"] else ()
+            files = _context_files(pdir) if doc["spec"] else ()
             own[node] = (doc["spec"], files, doc["image"], doc["dir"], json.dumps(doc["values"]), stored.specs[node])
     keys, owns = dict(stored.keys), dict(stored.owns)
     specs = dict(stored.specs)

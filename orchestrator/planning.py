@@ -204,14 +204,12 @@ def _refs(refs: Iterable[DepRef | None]) -> tuple[tuple[str, str, str] | None, .
     return tuple(None if r is None else (r.category, r.name, r.version) for r in refs)
 
 
-def _context_files(pdir: PackageDir, stats: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+def _context_files(pdir: PackageDir) -> tuple[tuple[str, str], ...]:
+    """Digests of a folder's build context, by the stat data its scan found."""
     from orchestrator.planstate import hash_file
 
-    out = []
-    for rel in pdir.context:
-        path = os.path.join(pdir.path, rel)
-        out.append((rel, hash_file(path, stats[path])))
-    return tuple(out)
+    stats = dict(pdir.ctx_stats)
+    return tuple((rel, hash_file(os.path.join(pdir.path, rel), stats[rel])) for rel in pdir.context)
 
 
 def _compute(prep: load_mod.Prepared, state: PlanState, targets: list[str] | None,

@@ -6,10 +6,8 @@ reading, rendering and parsing entirely: the warm planner's main saving.
 """
 from __future__ import annotations
 
-import array
 import contextlib
 import importlib
-import itertools
 import json
 import os
 import re
@@ -25,6 +23,7 @@ from orchestrator import progress
 from orchestrator.errors import Reason, SpecError
 from orchestrator.model import Package
 from orchestrator.spec import discover, parse, restat, values as values_mod, workers
+from orchestrator.spec import walk as walk_mod
 from orchestrator.spec.walk import Walk
 
 SCHEMA = "orch-load-2"
@@ -104,17 +103,44 @@ class Prepared:
     """What every plan reads before looking at any package folder: the stat data of every file
     (from a scan, or from re-statting the files of the last one when no folder changed), the
     values files and the shared templates. The scan itself (package folders, build contexts)
-    is done on first use; values files are parsed only when something is rendered."""
+    is done on first use; values files are parsed only when something is rendered.
 
-    def __init__(self, trees: list[str], stats: dict[str, discover.Stat], scan: discover.TreeScan | None,
-                 known: Walk | None, values_raw: list[tuple[str, bytes]],
-                 values_digest: str, templates: list[tuple[str, str]], templates_digest: str) -> None:
-        # `known`: the last walk, when it still holds (then `scan` is None until asked for)
-        self.trees, self.stats, self._scan, self._known = trees, stats, scan, known
+    Stat data comes as a scan's mapping (`stats`) or as a re-stat's flat numbers for the last
+    walk's files (`files`, `numbers`); each form is worked out from the other when first asked
+    for (a warm plan only hashes and compares the numbers)."""
+
+    def __init__(self, trees: list[str], stats: dict[str, discover.Stat] | None, scan: discover.TreeScan | None,
+                 known: Walk | None, values_raw: list[tuple[str, bytes]], values_digest: str,
+                 templates: list[tuple[str, str]], templates_digest: str, numbers: walk_mod.Numbers | None = None,
+                 ) -> None:
+        # `known`: the last walk, when it still holds (then `scan` is None until asked for, and
+        # `numbers` are the stat data of its files)
+        self.trees, self._stats, self._scan, self._known = trees, stats, scan, known
+        self._numbers = numbers
         self.values_raw, self.values_digest = values_raw, values_digest
         self.templates, self.templates_digest = templates, templates_digest  # (absolute path, text)
         self._values: dict[str, Any] | None = None
+        self._changed_at: list[int] | None = None
         self._changed: set[str] | None = None
+
+    @property
+    def stats(self) -> dict[str, discover.Stat]:
+        """Stat data per file, in walk order."""
+        if self._stats is None:
+            it = iter(self.numbers)
+            self._stats = dict(zip(self.files, zip(it, it, it, it)))
+        return self._stats
+
+    @property
+    def files(self) -> list[str]:
+        return self._known.files if self._known is not None else list(self.stats)
+
+    @property
+    def numbers(self) -> walk_mod.Numbers:
+        """Stat data of `files`, flat (size, mtime_ns, inode, mode each)."""
+        if self._numbers is None:
+            self._numbers = walk_mod.numbers(self.stats.values())
+        return self._numbers
 
     @property
     def scan(self) -> discover.TreeScan:
@@ -126,16 +152,15 @@ class Prepared:
     def walk(self) -> Walk:
         """This run's walk (to store for the next run); worked out only when it is stored."""
         if self._known is not None:
-            return self._known.restatted(self.stats)
+            return self._known.restatted(self.numbers)
         return Walk.of_scan(self.scan)
 
     def walk_patch(self) -> list[list[int]] | None:
         """This run's walk as a patch of the stored one (`Walk.patch_after`); None when the
         trees were scanned (no stored walk held)."""
-        changed = self.changed
-        if self._known is None or changed is None:
+        if self._known is None or self.changed is None or self._changed_at is None:
             return None
-        return self._known.patch_after(changed, self.stats)
+        return self._known.patch_after(self._changed_at, self.numbers)
 
     @property
     def changed(self) -> set[str] | None:
@@ -144,7 +169,9 @@ class Prepared:
         if self._known is None:
             return None
         if self._changed is None:
-            self._changed = self._known.changed(self.stats)
+            self._changed_at = self._known.changed_at(self.numbers)
+            files = self._known.files
+            self._changed = {files[i] for i in self._changed_at}
         return self._changed
 
     @property
@@ -159,9 +186,11 @@ def prepare(trees: list[str], values_files: list[str], known: Walk | None = None
     """Stat every file of the trees (re-statting `known`, the last walk, when no folder changed;
     else walking), read the values files and the shared templates. `spare`: see `restat`."""
     roots = discover.roots(trees)
-    stats = restat.restat(known.dirs, known.files, spare) if known is not None and known.trees == roots else None
-    scan = None
-    if stats is not None and known is not None:
+    numbers = None
+    if known is not None and known.trees == roots:
+        numbers = restat.restat((known.dirs, known.dstats), known.files, spare)
+    scan = stats = None
+    if numbers is not None and known is not None:
         template_paths = known.templates
     else:
         with _importing_renderer():  # a scan almost always means something will be rendered
@@ -172,7 +201,7 @@ def prepare(trees: list[str], values_files: list[str], known: Walk | None = None
     tdigest = xxhash.xxh3_128()
     for path, text in templates:
         tdigest.update(os.path.basename(path).encode() + b"\0" + text.encode() + b"\0")
-    return Prepared(roots, stats, scan, known, raws, values_digest, templates, tdigest.hexdigest())
+    return Prepared(roots, stats, scan, known, raws, values_digest, templates, tdigest.hexdigest(), numbers)
 
 
 @contextlib.contextmanager
@@ -204,7 +233,7 @@ def _import_quietly(name: str) -> None:
 def walk_to_store(prep: Prepared, settled: Callable[[int], bool]) -> dict[str, Any] | None:
     """The walk, for the next run's `prepare`, unless a folder's mtime is too recent to trust."""
     walk = prep.walk
-    if not all(settled(st[0]) for _, st in walk.dirs):
+    if walk.dstats and not settled(max(walk.dstats[0::3])):
         return None
     return walk.to_json()
 
@@ -216,9 +245,8 @@ def signature(prep: Prepared, settled: Callable[[int], bool], *extra: str) -> st
         return None
     h = xxhash.xxh3_128()
     h.update("\0".join([SCHEMA, prep.values_digest, prep.templates_digest, *prep.trees, *extra]).encode())
-    stats = prep.stats
-    h.update("\0".join(stats).encode())
-    h.update(array.array("q", itertools.chain.from_iterable(stats.values())).tobytes())
+    h.update("\0".join(prep.files).encode())
+    h.update(prep.numbers.tobytes())
     return h.hexdigest()
 
 
@@ -421,8 +449,8 @@ def folder_sigs(pdir: discover.PackageDir, settled: Callable[[int], bool] | None
 
 def racy_check(prep: Prepared, settled: Callable[[int], bool]) -> Callable[[int], bool] | None:
     """`settled` when some file of the scan is racy, else None (see `folder_sigs`)."""
-    stats = prep.stats
-    return settled if stats and not settled(max(st[1] for st in stats.values())) else None
+    numbers = prep.numbers
+    return settled if numbers and not settled(max(numbers[1::4])) else None
 
 
 def _render_dir(pdir: discover.PackageDir, values: dict[str, Any], renderer: Any) -> tuple[dict[str, Any], bool]:

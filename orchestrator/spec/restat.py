@@ -18,7 +18,6 @@ import os
 import threading
 from typing import NoReturn, Protocol
 
-from orchestrator.spec.discover import DirStat, Stat
 
 SPLIT_AT = 8192  # files: below this, a fork costs about what it saves
 SPARE_SHARE = 1 / 3  # of the files, for a child that has more to do afterwards (see `Spare`)
@@ -40,39 +39,39 @@ class Spare(Protocol):
         """In the parent: the child that will do the work."""
 
 
-def restat(dirs: list[tuple[str, DirStat]], files: list[str], spare: Spare | None = None,
-           ) -> dict[str, Stat] | None:
-    """The stat data of `files` (paths in walk order) when none of `dirs` changed since, else
-    None (then the trees must be walked again). `spare`: see `Spare` (left alone when the
-    files are too few to split)."""
+Folders = tuple[list[str], array.array]  # paths, and their mtime_ns, inode, mode (flat) as last seen
+
+
+def restat(dirs: Folders, files: list[str], spare: Spare | None = None) -> array.array | None:
+    """The stat data of `files` (paths in walk order; flat: size, mtime_ns, inode, mode each)
+    when none of `dirs` changed since, else None (then the trees must be walked again).
+    `spare`: see `Spare` (left alone when the files are too few to split)."""
+    paths, known = dirs
     if len(files) < SPLIT_AT or not hasattr(os, "fork") or threading.active_count() > 1:
-        numbers = _numbers(dirs, files)
-    else:
-        share = SPARE_SHARE if spare is not None else 0.5
-        cut_d, cut_f = len(dirs) - int(len(dirs) * share), len(files) - int(len(files) * share)
-        child = _start(dirs[cut_d:], files[cut_f:], spare)
-        try:
-            first = _numbers(dirs[:cut_d], files[:cut_f])
-        finally:  # always read (and reap) the child: it would block on a full pipe
-            second = _finish(child, 4 * (len(files) - cut_f)) if child is not None else _FAILED
-        if second is _FAILED:  # its share, here
-            second = _numbers(dirs[cut_d:], files[cut_f:])
-        numbers = None if first is None or second is None else first + second  # type: ignore[operator]
-    if numbers is None:
-        return None
-    it = iter(numbers)
-    return {path: (size, mtime, ino, mode) for path, size, mtime, ino, mode in zip(files, it, it, it, it)}
+        return _numbers(dirs, files)
+    share = SPARE_SHARE if spare is not None else 0.5
+    cut_d, cut_f = len(paths) - int(len(paths) * share), len(files) - int(len(files) * share)
+    child = _start((paths[cut_d:], known[3 * cut_d:]), files[cut_f:], spare)
+    try:
+        first = _numbers((paths[:cut_d], known[:3 * cut_d]), files[:cut_f])
+    finally:  # always read (and reap) the child: it would block on a full pipe
+        second = _finish(child, 4 * (len(files) - cut_f)) if child is not None else _FAILED
+    if second is _FAILED:  # its share, here
+        second = _numbers((paths[cut_d:], known[3 * cut_d:]), files[cut_f:])
+    return None if first is None or second is None else first + second  # type: ignore[operator]
 
 
-def _numbers(dirs: list[tuple[str, DirStat]], files: list[str]) -> array.array | None:
+def _numbers(dirs: Folders, files: list[str]) -> array.array | None:
     """size, mtime_ns, inode, mode of every file, flat; None when something changed."""
     lstat = os.lstat
     out = array.array("q")
     try:
-        for path, known in dirs:
+        for path in dirs[0]:
             st = lstat(path)
-            if (st.st_mtime_ns, st.st_ino, st.st_mode) != known:
-                return None
+            out.extend((st.st_mtime_ns, st.st_ino, st.st_mode))
+        if out != dirs[1]:  # a folder changed (compared at once: they almost never do)
+            return None
+        del out[:]
         for path in files:
             st = lstat(path)
             if st.st_mode & 0o170000 == 0o040000:  # a file became a folder
@@ -83,7 +82,7 @@ def _numbers(dirs: list[tuple[str, DirStat]], files: list[str]) -> array.array |
     return out
 
 
-def _start(dirs: list[tuple[str, DirStat]], files: list[str], spare: Spare | None,
+def _start(dirs: Folders, files: list[str], spare: Spare | None,
            ) -> tuple[int, int, bool] | None:
     """Fork a child that stats `files` and writes the numbers (or `_CHANGED`) to a pipe, then
     does the `spare` work, if any. Returns its pid, the pipe, and whether to reap it here."""

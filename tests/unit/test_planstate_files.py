@@ -1,6 +1,7 @@
 """The plan state's file format: written in parts, read back whole; a damaged file is ignored."""
 from __future__ import annotations
 
+import array
 import json
 from pathlib import Path
 from typing import Any
@@ -58,11 +59,33 @@ def test_damaged_files_read_as_nothing(tmp_path: Path, damage: str) -> None:
 @pytest.mark.parametrize("field,value", [("dstats", "!!!"), ("fstats", "AAAA"), ("files", 7),
                                          ("dirs", None), ("trees", 3)])
 def test_a_damaged_walk_is_none(field: str, value: Any) -> None:
-    walk = Walk(["/t"], [("/t", (1, 2, 3))], ["/t/a"], [(4, 5, 6, 7)], [])
+    walk = Walk(["/t"], ["/t"], array.array("q", (1, 2, 3)), ["/t/a"], array.array("q", (4, 5, 6, 7)), [])
     doc = walk.to_json()
     assert Walk.from_json(doc) == walk
     doc[field] = value
     assert Walk.from_json(doc) is None
+
+
+@pytest.mark.parametrize("patch", [[[1, 0, 0, 0, 0]], [[-1, 0, 0, 0, 0]], [["0", 0, 0, 0, 0]], [[0, 1.5, 0, 0, 0]],
+                                   [[0, 1]], 7])
+def test_a_damaged_walk_patch_is_none(patch: Any) -> None:
+    walk = Walk(["/t"], ["/t"], array.array("q", (1, 2, 3)), ["/t/a"], array.array("q", (4, 5, 6, 7)), [])
+    assert Walk.from_json(walk.to_json(), patch) is None
+
+
+def test_a_walk_patch_holds_every_change_since_the_stored_walk() -> None:
+    files = [f"/t/{i}" for i in range(300)]
+    stored = Walk(["/t"], ["/t"], array.array("q", (1, 2, 3)), files, array.array("q", range(1200)), [])
+    first = array.array("q", stored.fstats)
+    first[4 * 7 + 1] = -1  # file 7's mtime
+    assert stored.changed_at(first) == [7] and stored.changed_at(stored.fstats) == []
+    read = Walk.from_json(stored.to_json(), stored.patch_after([7], first))
+    assert read is not None and read.fstats == first and read.patched == {7: (28, -1, 30, 31)}
+    second = array.array("q", first)
+    second[4 * 299:] = array.array("q", (9, 9, 9, 9))
+    assert read.changed_at(second) == [299]
+    again = Walk.from_json(stored.to_json(), read.patch_after([299], second))
+    assert again is not None and again.fstats == second and sorted(again.patched) == [7, 299]
 
 
 def test_dirs_stream_and_read_back(tmp_path: Path) -> None:
