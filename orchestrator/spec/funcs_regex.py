@@ -11,20 +11,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .funcs import i_, register, s_
-from .goregex import GoRegexp, GoSyntaxError, Unsupported, compile_go
 from .tmplrt import Fault
+
+if TYPE_CHECKING:  # the translator is imported by the first regular expression (most trees have none)
+    from .goregex import GoRegexp
 
 
 def _re(pattern: Any, fn: str) -> GoRegexp:
+    from . import goregex
+
     p = s_(pattern, fn)
     try:
-        return compile_go(p)
-    except Unsupported as e:
+        return goregex.compile_go(p)
+    except goregex.Unsupported as e:
         raise Fault(f"{fn}: regular expression {p!r} uses RE2 syntax orch cannot run ({e})") from None
-    except GoSyntaxError as e:
+    except goregex.GoSyntaxError as e:
         raise Fault(f"{fn}: bad regular expression {p!r}: error parsing regexp: {e}") from None
 
 
@@ -147,11 +151,13 @@ def _match(fn: str, lenient: bool) -> Callable[[Any, Any], bool]:
     def match(pattern: Any, s: Any) -> bool:
         p, text = s_(pattern, fn), s_(s, fn)
         if lenient:
+            from . import goregex
+
             try:
-                compile_go(p)
-            except GoSyntaxError:
+                goregex.compile_go(p)
+            except goregex.GoSyntaxError:
                 return False  # sprig's regexMatch ignores the compile error
-            except Unsupported:
+            except goregex.Unsupported:
                 pass  # _re raises it: never a silent false
         return _re(p, fn).rx.search(text) is not None
 
