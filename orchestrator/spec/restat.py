@@ -18,7 +18,6 @@ import os
 import threading
 from typing import NoReturn, Protocol
 
-
 SPLIT_AT = 8192  # files: below this, a fork costs about what it saves
 SPARE_SHARE = 1 / 3  # of the files, for a child that has more to do afterwards (see `Spare`)
 _CHANGED = array.array("q", [-1]).tobytes()  # a child's whole answer when something changed
