@@ -491,6 +491,7 @@ def test_a_large_delta_becomes_a_whole_plan(setup: tuple[Path, Path, Path], tmp_
     compute(tree, values, cache)
     _settled_edit(tree / "a" / "build.yaml", "echo {{", "echo first {{")
     compute(tree, values, cache)
+    assert _state_file(cache, "delta").exists()
     result = _state_file(cache, "result").read_bytes()
     monkeypatch.setattr(planstate, "DELTA_MIN", 0)  # a delta may now be an eighth of the whole plan
     _settled_edit(tree / "b" / "build.yaml", "echo {{", "echo second {{")
@@ -510,7 +511,7 @@ def test_a_delta_that_cannot_be_written_costs_a_warning(setup: tuple[Path, Path,
     age(tree.parent, folders=True)
     compute(tree, values, cache)
     before = {p.name: p.read_bytes() for p in (cache / "plan").iterdir()}
-    _settled_edit(tree / "a" / "build.yaml", "echo {{", "echo full {{")
+    _settled_edit(tree / "a" / "build.yaml", "echo {{", "echo full {{")  # stored as a delta (see above)
 
     def full_disk(self: Any, text: str) -> None:
         raise OSError(28, "No space left on device")
