@@ -125,9 +125,14 @@ def _write(path: str, doc: Any, lines: str | None = None) -> None:
         tail = doc[lines]
         doc = {**doc, "_lines": [lines, len(tail)]}
         del doc[lines]
+    _write_parts(path, itertools.chain(_parts(doc, 2), _tail(tail)))
+
+
+def _write_parts(path: str, parts: Iterable[str]) -> None:
+    """Atomically replace `path` with a body of these parts (see `_write`)."""
     writer = _Writer(path)
     try:
-        for part in itertools.chain(_parts(doc, 2), _tail(tail)):
+        for part in parts:
             writer.write(part)
     except BaseException:
         writer.abort()
@@ -229,7 +234,7 @@ class PlanState:
         self.explain_path = f"{base}.explain" if base else None
         self.delta_path = f"{base}.delta" if base else None
         self._delta: dict[str, Any] | None = None  # the delta applied to `result`, if any
-        self._delta_out: dict[str, Any] | None = None  # the next delta, to be written by `save`
+        self._delta_out: str | None = None  # the next delta (its JSON), to be written by `save`
         self._base_size = 0  # bytes of the stored whole plan
         self._explain: Mapping[str, str] | None = None
         self._dirs: dict[str, tuple[str, str]] | None = None  # read on first use
@@ -402,9 +407,10 @@ class PlanState:
         delta = {"base": base["token"], "signature": signature, "whole": whole,
                  "patch": {**old.get("patch", {}), **merged},
                  "explain": {**old.get("explain", {}), **explain}}
-        if len(_compact(delta)) > max(DELTA_MIN, self._base_size // 8):
+        text = _compact(delta)  # measured, and written as it is
+        if len(text) > max(DELTA_MIN, self._base_size // 8):
             return False
-        self._delta_out = delta
+        self._delta_out = text
         return True
 
     def get_explanations(self, token: Any) -> dict[str, str] | None:
@@ -458,14 +464,17 @@ class PlanState:
                     _write(self.explain_path, {"token": self._result["token"], "ids": ids,
                                                "texts": _Lazy(ids, self._explain)}, lines="texts")
                     _write(self.result_path, self._result, lines="specs")
-                    if self.delta_path and os.path.lexists(self.delta_path):
-                        os.unlink(self.delta_path)  # (it names the old token: ignored anyway)
+                    if self.delta_path:
+                        try:
+                            os.unlink(self.delta_path)  # (it names the old token: ignored anyway)
+                        except FileNotFoundError:
+                            pass
             except OSError as exc:
                 self._cannot_write(exc)
             self.result_dirty = False
         elif self.delta_path and self._delta_out is not None and not self.write_error:
             try:
-                _write(self.delta_path, self._delta_out)
+                _write_parts(self.delta_path, [self._delta_out])
             except OSError as exc:
                 self._cannot_write(exc)
         self._delta_out = None
