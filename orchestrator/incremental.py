@@ -6,14 +6,13 @@ shape may have changed).
 from __future__ import annotations
 
 import itertools
-import json
 import os
 from collections import ChainMap
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, cast
 
-from orchestrator import planning
+from orchestrator import jsontext, planning
 from orchestrator.keys import KeyInputs, chain_key
 from orchestrator.plan import Explanations, StoreView, make_plan, own_doc, own_text
 from orchestrator.planning import (
@@ -227,7 +226,7 @@ def _incremental(prep: load_mod.Prepared, state: PlanState, stored: _Stored, sto
                 return None
             doc = own_doc(stored_texts[node])
             files = _context_files(pdir) if doc["spec"] else ()
-            own[node] = (doc["spec"], files, doc["image"], doc["dir"], json.dumps(doc["values"]), stored.specs[node])
+            own[node] = (doc["spec"], files, doc["image"], doc["dir"], jsontext.dumps(doc["values"]), stored.specs[node])
     keys, owns = dict(stored.keys), dict(stored.owns)
     specs = dict(stored.specs)
     texts: dict[str, str] = {}  # own texts of the changed packages, over the stored ones

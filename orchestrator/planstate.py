@@ -34,14 +34,14 @@ from typing import Any
 
 import xxhash
 
-from orchestrator import __version__
+from orchestrator import __version__, jsontext
 
 STATE_SCHEMA = 9  # 9: a tree's root is never a shared-templates folder (the stored walk differs)
 RACY_NS = 2_000_000_000  # 2 s: coarser than any filesystem orch runs on (ext4/xfs: ns, FAT: 2 s)
 Stat = tuple[int, int, int, int]
 DELTA_MIN = 64 * 1024  # bytes: a delta may always grow this large (else an eighth of the whole plan)
 _HEADER = f"orch-plan-state {STATE_SCHEMA} {__version__}"
-_compact = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps(x, separators=(",", ":")), made once
+_compact = jsontext.compact  # json.dumps(x, separators=(",", ":"))
 
 
 def config_id(trees: list[str], values: list[str]) -> str:
@@ -208,16 +208,16 @@ def _parts(doc: Any, depth: int) -> Iterator[str]:
     state file is tens of MB for a large tree; encoding it in one piece would hold all of that
     as text, twice, at once."""
     if depth == 0 or not isinstance(doc, (dict, list)) or not doc:
-        yield json.dumps(doc, separators=(",", ":"))
+        yield _compact(doc)
         return
     if isinstance(doc, list):  # long lists (order, keys, specs of every package) in slices
         for i in range(0, len(doc), 512):
-            yield ("[" if i == 0 else ",") + json.dumps(doc[i:i + 512], separators=(",", ":"))[1:-1]
+            yield ("[" if i == 0 else ",") + _compact(doc[i:i + 512])[1:-1]
         yield "]"
         return
     sep = "{"
     for key, value in doc.items():
-        yield sep + json.dumps(key if isinstance(key, str) else str(key)) + ":"
+        yield sep + jsontext.dumps(key if isinstance(key, str) else str(key)) + ":"
         yield from _parts(value, depth - 1)
         sep = ","
     yield "}"
@@ -438,7 +438,7 @@ class PlanState:
             files = {k: v for k, v in self.files.items() if k in self._used_files}
             try:
                 out = out or _Writer(self.dirs_path)
-                out.write("F" + json.dumps(files, separators=(",", ":")))
+                out.write("F" + _compact(files))
                 out.commit()
             except OSError as exc:
                 self._cannot_write(exc)

@@ -19,7 +19,7 @@ from typing import Any, Callable, Protocol
 
 import xxhash
 
-from orchestrator import progress
+from orchestrator import jsontext, progress
 from orchestrator.errors import Reason, SpecError
 from orchestrator.model import Package
 from orchestrator.spec import discover, parse, restat, values as values_mod, workers
@@ -28,9 +28,9 @@ from orchestrator.spec.walk import Walk
 
 SCHEMA = "orch-load-2"
 _enc: Callable[[str], str] = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]  # = json.dumps(str)
-# json.dumps with options builds a JSONEncoder on every call: made once (the same text)
-_dumps_any = json.JSONEncoder(default=str).encode  # json.dumps(x, default=str)
-_dumps_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+_dumps = jsontext.dumps  # json.dumps(x)
+_dumps_any = jsontext.dumps_any  # json.dumps(x, default=str)
+_dumps_canonical = jsontext.canonical  # json.dumps(x, sort_keys=True, separators=(",", ":"))
 MAX_BYTES = 8 * 1024 * 1024  # = yamlload.MAX_BYTES (not imported: a warm plan needs no YAML)
 # `.Values.x`, `Values["x"]` (Jinja2), `index .Values "x"`: which values a template can use
 _VALUE_REF = re.compile(r"Values\.(\w+)|Values\[\s*[\"'](\w+)|index\s+\$?\.Values\s+\"(\w+)")
@@ -353,10 +353,10 @@ def _entry_text(entry: dict[str, Any], pkgs: list[Package]) -> str:
     which nothing that reads an entry depends on)."""
     items = [
         f'{{"source":{_enc(item["source"])},"stanza":{pkg.definition_json},'
-        f'"doc":{pkg.rendered if item["build_file"] is not None else "null"},"refs":{json.dumps(item["refs"])},'
-        f'"build_file":{json.dumps(item["build_file"])},"finalize":{json.dumps(item["finalize"])}}}'
+        f'"doc":{pkg.rendered if item["build_file"] is not None else "null"},"refs":{_dumps(item["refs"])},'
+        f'"build_file":{_dumps(item["build_file"])},"finalize":{_dumps(item["finalize"])}}}'
         for item, pkg in zip(entry["items"], pkgs)]
-    return f'{{"items":[{",".join(items)}],"warnings":{json.dumps(entry["warnings"])}}}'
+    return f'{{"items":[{",".join(items)}],"warnings":{_dumps(entry["warnings"])}}}'
 
 
 def _collect(loaded: Loaded, entries: list[dict[str, Any] | None],

@@ -6,10 +6,9 @@ JSON form of the rendered spec is kept for `orch plan --json`.
 """
 from __future__ import annotations
 
-import json
-
 from typing import Any
 
+from orchestrator import jsontext
 from orchestrator.errors import Reason, SpecError
 from orchestrator.model import BuildSpec, CopySpec, DepRef, PackageRef, SubPackage
 
@@ -154,7 +153,7 @@ def build_spec(doc: Any, path: str, warnings: list[str]) -> BuildSpec:
         copy=tuple(copies),
         retrieve=_strings(doc.get("retrieve"), "retrieve", path),
         subpackages=tuple(subs),
-        raw_json=json.dumps(plan_json(doc)),
+        raw_json=jsontext.dumps(plan_json(doc)),
     )
     if spec.steps and not spec.image and not spec.requires:
         raise _fail("build spec has 'steps' but no 'image' or 'requires' to run them in", path,
