@@ -160,11 +160,11 @@ class Package:
 
 
 def _flat(refs: tuple[DepRef, ...]) -> tuple[tuple[str, str, str], ...]:
-    return tuple([(r.category, r.name, r.version) for r in refs])
+    return tuple([(r.category, r.name, r.version) for r in refs]) if refs else ()
 
 
 def _deps(flat: tuple[tuple[str, str, str], ...]) -> tuple[DepRef, ...]:
-    return tuple([DepRef(*r) for r in flat])
+    return tuple([DepRef(*r) for r in flat]) if flat else ()  # most are empty: no list, no tuple
 
 
 def _unflatten_package(f: tuple[Any, ...]) -> Package:
