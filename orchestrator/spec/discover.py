@@ -5,12 +5,18 @@ Like luet's `filepath.Walk`, folders are visited in lexical order. A folder hold
 `definition.yaml` or `collection.yaml` is a package folder; any folder named `templates`
 below a tree's root holds shared templates. A package's build context is its folder minus
 spec files, nested package folders, template folders and what `.orchignore` lists.
+
+A tree with many top-level folders is walked by two processes (`scansplit`), with the same
+result as one walk, in the same order.
 """
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import operator
 import os
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 from orchestrator.errors import Reason, SpecError
@@ -77,12 +83,52 @@ def roots(trees: list[str]) -> list[str]:
     return out
 
 
-def scan(trees: list[str]) -> TreeScan:
+def scan(trees: list[str],
+         alongside: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext) -> TreeScan:
+    """Walk the trees. `alongside`: work of the caller's that runs (a thread, say) while this
+    process walks; entered once any helper process has been forked (a fork copies no thread)."""
+    from orchestrator.spec import scansplit
+
     roots_ = roots(trees)
-    result = TreeScan(roots_, [], [], {})
-    for root in roots_:
-        _walk(root, root, result, None)
-    return result
+    return scansplit.scan(roots_, alongside)
+
+
+def top(root: str) -> tuple[DirStat, list[os.DirEntry[str]], bool]:
+    """A tree root's stat data, its entries in walk order, and whether it is a package folder
+    itself (then its whole tree is one walk: every folder below belongs to it)."""
+    try:
+        dst = os.lstat(root)
+        with os.scandir(root) as it:
+            entries = sorted(it, key=_by_name)
+    except OSError as exc:
+        raise SpecError(f"cannot read folder: {exc.strerror}", reason=Reason.MISSING_FILE,
+                        file=root) from None
+    names = {e.name for e in entries}
+    return (dst.st_mtime_ns, dst.st_ino, dst.st_mode), entries, any(n in names for n in SPEC_FILES)
+
+
+def walk_tree(root: str, out: TreeScan) -> None:
+    """One tree, in this process."""
+    _walk(root, root, out, None)
+
+
+def walk_folder(root: str, folder: str, out: TreeScan) -> None:
+    """A top-level folder of a tree that is no package folder itself (its own walk's share)."""
+    _walk(root, folder, out, None)
+
+
+def classify(entry: os.DirEntry[str]) -> str | Stat | None:
+    """A tree root's entry as the walk takes it: "folder" (walked into), a file's stat data,
+    or None (skipped: a version-control folder, or gone)."""
+    try:
+        if entry.is_dir(follow_symlinks=False):
+            return "folder" if entry.name not in SKIP_DIRS else None
+        st = entry.stat(follow_symlinks=False)
+    except OSError:
+        return None
+    if st.st_mode & 0o170000 == 0o040000:  # raced: became a folder between listing and stat
+        return None
+    return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode)
 
 
 _by_name = operator.attrgetter("name")

@@ -193,8 +193,8 @@ def prepare(trees: list[str], values_files: list[str], known: Walk | None = None
     if numbers is not None and known is not None:
         template_paths = known.templates
     else:
-        with _importing_renderer():  # a scan almost always means something will be rendered
-            known, scan = None, discover.scan(roots)
+        # a scan almost always means something will be rendered: import meanwhile
+        known, scan = None, discover.scan(roots, alongside=_importing_renderer)
         stats, template_paths = scan.stats, scan.templates
     raws, values_digest = values_mod.read_values(values_files)
     templates = [(p, read_text(p)) for p in template_paths]

@@ -25,16 +25,20 @@ def setup(tmp_path: Path) -> tuple[Path, Path, Path]:
 
 @pytest.fixture
 def walks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Folders `discover._walk` was started on (the whole tree, or one package folder)."""
+    """What was walked: whole trees (`discover.scan`), or one package folder (`scan_folder`)."""
     started: list[str] = []
-    real = discover._walk
+    scan, scan_folder = discover.scan, discover.scan_folder
 
-    def counting(root: str, folder: str, out: Any, owner: Any) -> None:
-        if owner is None and (folder == root or not started or not folder.startswith(started[-1])):
-            started.append(folder)
-        real(root, folder, out, owner)
+    def counting_scan(trees: list[str], *args: Any, **kwargs: Any) -> Any:
+        started.extend(trees)
+        return scan(trees, *args, **kwargs)
 
-    monkeypatch.setattr(discover, "_walk", counting)
+    def counting_folder(root: str, folder: str) -> Any:
+        started.append(folder)
+        return scan_folder(root, folder)
+
+    monkeypatch.setattr(discover, "scan", counting_scan)
+    monkeypatch.setattr(discover, "scan_folder", counting_folder)
     return started
 
 
