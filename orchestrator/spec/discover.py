@@ -6,8 +6,8 @@ Like luet's `filepath.Walk`, folders are visited in lexical order. A folder hold
 below a tree's root holds shared templates. A package's build context is its folder minus
 spec files, nested package folders, template folders and what `.orchignore` lists.
 
-A tree with many top-level folders is walked by two processes (`scansplit`), with the same
-result as one walk, in the same order.
+A walk that takes a while is shared with a second process (`scansplit`, which builds on this
+module), with the same result as one walk, in the same order.
 """
 from __future__ import annotations
 

@@ -35,6 +35,9 @@ CHILD_SHARE = 0.5  # of the top-level folders (measured best: the child walks a 
 # parent imports the template stack meanwhile and unpacks the answer)
 
 
+Job = tuple[str, str]  # (tree root, folder): one walk, of a top-level folder or of a whole tree
+
+
 def scan(roots: list[str], alongside: Callable[[], AbstractContextManager[object]]) -> TreeScan:
     result = TreeScan(roots, [], [], {})
     tops = []
@@ -42,37 +45,36 @@ def scan(roots: list[str], alongside: Callable[[], AbstractContextManager[object
         dstat, entries, is_package = discover.top(root)
         tops.append((root, dstat, is_package, [] if is_package else [(e.path, discover.classify(e)) for e in entries]))
     # every walk, in the order of one walk (a tree that is a package folder is one): errors are
-    # reported as one walk would, the first in that order
-    jobs = [(root, path) for root, _, is_package, kinds in tops
-            for path in ([root] if is_package else [p for p, kind in kinds if kind == "folder"])]
-    pieces: dict[str, TreeScan] = {}
+    # reported as one walk would, the first in that order. Keyed by tree too: trees may nest.
+    jobs: list[Job] = [(root, path) for root, _, is_package, kinds in tops
+                       for path in ([root] if is_package else [p for p, kind in kinds if kind == "folder"])]
+    pieces: dict[Job, TreeScan] = {}
     done, start = 0, _clock()
     if _can_fork():  # the first folders here, until the walk proves long enough to share
         while done < len(jobs) and _clock() - start < SPLIT_AFTER:
-            root, path = jobs[done]
-            pieces[path] = _walk_one(root, path)
+            pieces[jobs[done]] = _walk_one(jobs[done])
             done += 1
-    rest = [path for root, path in jobs[done:] if path != root]
+    rest = [job for job in jobs[done:] if job[0] != job[1]]
     theirs = _share(rest) if len(rest) >= SPLIT_MIN and _can_fork() else []
-    child = _start(roots, theirs) if theirs else None
-    at = {path: i for i, (_, path) in enumerate(jobs)}
+    child = _start(theirs) if theirs else None
+    at = {job: i for i, job in enumerate(jobs)}
     failed: tuple[int, SpecError] | None = None
     try:
         with alongside():
             skip = set(theirs)
-            for root, path in jobs[done:]:
-                if path not in skip:
+            for job in jobs[done:]:
+                if job not in skip:
                     try:
-                        pieces[path] = _walk_one(root, path)
+                        pieces[job] = _walk_one(job)
                     except SpecError as exc:
-                        failed = (at[path], exc)  # a share of the child's may hold an earlier one
+                        failed = (at[job], exc)  # a share of the child's may hold an earlier one
                         break
             if child is not None:
                 answer, child = _finish(child), None
                 pieces.update(answer or {})
-            for path in theirs:  # the child's share, when it gave no answer
-                if path not in pieces and (failed is None or at[path] < failed[0]):
-                    pieces[path] = _walk_one(_root_of(path, roots), path)
+            for job in theirs:  # the child's share, when it gave no answer
+                if job not in pieces and (failed is None or at[job] < failed[0]):
+                    pieces[job] = _walk_one(job)
     finally:
         if child is not None:  # interrupted, or an error here: stop the child, and reap it
             _stop(child)
@@ -80,18 +82,19 @@ def scan(roots: list[str], alongside: Callable[[], AbstractContextManager[object
         raise failed[1]
     for root, dstat, is_package, kinds in tops:  # in the order of one walk
         if is_package:
-            _merge(result, pieces[root])
+            _merge(result, pieces[(root, root)])
             continue
         result.dirs[root] = dstat
         for path, kind in kinds:
             if kind == "folder":
-                _merge(result, pieces[path])
+                _merge(result, pieces[(root, path)])
             elif kind is not None:
                 result.stats[path] = kind  # type: ignore[assignment]
     return result
 
 
-def _walk_one(root: str, path: str) -> TreeScan:
+def _walk_one(job: Job) -> TreeScan:
+    root, path = job
     piece = TreeScan([root], [], [], {})
     if path == root:  # a tree that is a package folder: one walk
         discover.walk_tree(root, piece)
@@ -105,14 +108,10 @@ def _can_fork() -> bool:
     return hasattr(os, "fork") and threading.active_count() == 1 and workers.jobs() >= 2
 
 
-def _share(units: list[str]) -> list[str]:
+def _share(units: list[Job]) -> list[Job]:
     """The child's folders: every one whose running share passes a whole number, spread over
     the tree (neighbouring folders tend to be alike in size)."""
     return [u for i, u in enumerate(units) if int((i + 1) * CHILD_SHARE) > int(i * CHILD_SHARE)]
-
-
-def _root_of(path: str, roots: list[str]) -> str:
-    return next(r for r in roots if path.startswith(r + os.sep))
 
 
 def _merge(out: TreeScan, piece: TreeScan) -> None:
@@ -123,7 +122,7 @@ def _merge(out: TreeScan, piece: TreeScan) -> None:
 
 
 # -- the child ------------------------------------------------------------------------------
-def _start(roots: list[str], theirs: list[str]) -> tuple[int, int] | None:
+def _start(theirs: list[Job]) -> tuple[int, int] | None:
     """Fork the child that walks `theirs`; its pid and the pipe it answers through."""
     try:
         read_end, write_end = os.pipe()
@@ -139,9 +138,7 @@ def _start(roots: list[str], theirs: list[str]) -> tuple[int, int] | None:
         code = 1
         try:
             os.close(read_end)
-            pieces = []
-            for path in theirs:
-                pieces.append((path, _walk_one(_root_of(path, roots), path)))
+            pieces = [(job, _walk_one(job)) for job in theirs]
             data = memoryview(_pack(pieces))
             while data:
                 data = data[os.write(write_end, data):]
@@ -152,7 +149,7 @@ def _start(roots: list[str], theirs: list[str]) -> tuple[int, int] | None:
     return pid, read_end
 
 
-def _finish(child: tuple[int, int]) -> dict[str, TreeScan] | None:
+def _finish(child: tuple[int, int]) -> dict[Job, TreeScan] | None:
     """The child's pieces; None when it gave no usable answer."""
     pid, read_end = child
     chunks = []
@@ -189,35 +186,35 @@ def _stop(child: tuple[int, int]) -> None:
 
 
 # -- the answer, packed flat ----------------------------------------------------------------
-def _pack(pieces: list[tuple[str, TreeScan]]) -> bytes:
+def _pack(pieces: list[tuple[Job, TreeScan]]) -> bytes:
     """JSON of the pieces' paths and package folders (each with the names of its stat entries:
     their data is found again under the folder's path), its length first (8 bytes), then every
     piece's stat numbers as one array: 4 per file, then 3 per folder."""
     doc, numbers = [], array.array("q")
-    for path, piece in pieces:
+    for (root, path), piece in pieces:
         for st in piece.stats.values():
             numbers.extend(st)
         for dst in piece.dirs.values():
             numbers.extend(dst)
         pkgs = [[p.tree, p.rel, p.spec_files, p.build_file, p.finalize, p.ignore, p.context, p.excluded,
                  p.ignored, [n for n, _ in p.spec_stats], [n for n, _ in p.ctx_stats]] for p in piece.packages]
-        doc.append([path, piece.templates, list(piece.stats), list(piece.dirs), pkgs])
+        doc.append([root, path, piece.templates, list(piece.stats), list(piece.dirs), pkgs])
     text = jsontext.compact(doc).encode()
     return len(text).to_bytes(8, "little") + text + numbers.tobytes()
 
 
-def _unpack(data: bytes) -> dict[str, TreeScan]:
+def _unpack(data: bytes) -> dict[Job, TreeScan]:
     size = int.from_bytes(data[:8], "little")
     doc = json.loads(data[8:8 + size])
     numbers = array.array("q")
     numbers.frombytes(data[8 + size:])
-    if len(numbers) != sum(4 * len(files) + 3 * len(dirs) for _, _, files, dirs, _ in doc):
+    if len(numbers) != sum(4 * len(files) + 3 * len(dirs) for _, _, _, files, dirs, _ in doc):
         raise ValueError("a short answer")
     it = iter(numbers)
     out = {}
-    for path, templates, files, dirs, pkgs in doc:
+    for root, path, templates, files, dirs, pkgs in doc:
         stats = dict(zip(files, zip(it, it, it, it)))
-        piece = TreeScan([], [], templates, stats, dict(zip(dirs, zip(it, it, it))))
+        piece = TreeScan([root], [], templates, stats, dict(zip(dirs, zip(it, it, it))))
         for tree, rel, spec_files, build_file, finalize, ignore, context, excluded, ignored, snames, cnames in pkgs:
             pdir = PackageDir(tree, rel, spec_files, build_file, finalize, ignore, context, excluded, ignored)
             base = pdir.path + os.sep
@@ -225,5 +222,5 @@ def _unpack(data: bytes) -> dict[str, TreeScan]:
             pdir.ctx_stats = [(n, stats[base + (n if os.sep == "/" else n.replace("/", os.sep))])
                               for n in cnames]
             piece.packages.append(pdir)
-        out[path] = piece
+        out[(root, path)] = piece
     return out

@@ -56,9 +56,9 @@ def trees(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     return [str(big), str(own)]
 
 
-def _units(tree: str) -> list[str]:
-    """The top-level folders a walk goes into, in its order."""
-    return [str(Path(tree) / n) for n in sorted(os.listdir(tree))
+def _units(tree: str) -> list[tuple[str, str]]:
+    """The top-level folders a walk goes into, in its order, with their tree."""
+    return [(tree, str(Path(tree) / n)) for n in sorted(os.listdir(tree))
             if n != ".git" and (Path(tree) / n).is_dir() and not (Path(tree) / n).is_symlink()]
 
 
@@ -115,6 +115,17 @@ def test_two_processes_walk_as_one(trees: list[str], monkeypatch: pytest.MonkeyP
     assert any(t.endswith("more.yaml") for t in split.templates)
 
 
+@pytest.mark.usefixtures("split")
+def test_nested_trees_walk_as_one(trees: list[str], monkeypatch: pytest.MonkeyPatch, forks: list[int]) -> None:
+    """A tree inside another (`-t big -t big/cat03`, or a package folder given as a tree): each
+    folder is walked for the tree it was given under."""
+    nested = [trees[0], str(Path(trees[0]) / "cat03"), str(Path(trees[0]) / "cat03" / "pkg1"), trees[1]]
+    split = discover.scan(nested)
+    assert len(forks) == 1
+    _same(split, _serial(nested, monkeypatch))
+    assert {p.tree for p in split.packages} == set(nested)
+
+
 def test_quick_walks_stay_in_one_process(trees: list[str], monkeypatch: pytest.MonkeyPatch,
                                          forks: list[int]) -> None:
     monkeypatch.setattr(scansplit.workers, "jobs", lambda: 2)
@@ -168,7 +179,7 @@ def test_an_unreadable_folder_is_the_one_walks_error(trees: list[str], monkeypat
     """Wherever bad folders fall (the child's share or the parent's), the error is the one a
     single walk reports: the first in walk order."""
     theirs = scansplit._share(_units(trees[0]))
-    assert [("child" if str(Path(trees[0]) / b.split("/")[0]) in theirs else "parent") for b, _ in bad] == \
+    assert [("child" if (trees[0], str(Path(trees[0]) / b.split("/")[0])) in theirs else "parent") for b, _ in bad] == \
            [who for _, who in bad]
     real, unreadable = os.scandir, {str(Path(trees[0]) / b) for b, _ in bad}
 
