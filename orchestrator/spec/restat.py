@@ -122,15 +122,7 @@ def _finish(child: tuple[int, int, bool], count: int) -> object:
     usable answer (it died, or said too little or too much). A child that has spare work to do
     is not waited for: its answer is complete when its end of the pipe closes."""
     pid, read_end, reap = child
-    chunks = []
-    try:
-        while chunk := os.read(read_end, 1 << 20):
-            chunks.append(chunk)
-    except OSError:
-        chunks = []
-    finally:
-        os.close(read_end)
-    data = b"".join(chunks)
+    data = drain(read_end)
     if reap:
         try:
             _, status = os.waitpid(pid, 0)
@@ -145,3 +137,17 @@ def _finish(child: tuple[int, int, bool], count: int) -> object:
     numbers = array.array("q")
     numbers.frombytes(data)
     return numbers
+
+
+def drain(read_end: int) -> bytes:
+    """Everything a child writes to a pipe, up to its closing (nothing if reading fails); the
+    pipe is closed."""
+    chunks = []
+    try:
+        while chunk := os.read(read_end, 1 << 20):
+            chunks.append(chunk)
+    except OSError:
+        chunks = []
+    finally:
+        os.close(read_end)
+    return b"".join(chunks)

@@ -25,7 +25,7 @@ from contextlib import AbstractContextManager
 
 from orchestrator import jsontext
 from orchestrator.errors import SpecError
-from orchestrator.spec import discover, workers
+from orchestrator.spec import discover, restat, workers
 from orchestrator.spec.discover import PackageDir, TreeScan
 
 SPLIT_AFTER = 0.02  # seconds: a walk this short so far walks on alone (most trees are done by then)
@@ -152,22 +152,15 @@ def _start(theirs: list[Job]) -> tuple[int, int] | None:
 def _finish(child: tuple[int, int]) -> dict[Job, TreeScan] | None:
     """The child's pieces; None when it gave no usable answer."""
     pid, read_end = child
-    chunks = []
-    try:
-        while chunk := os.read(read_end, 1 << 20):
-            chunks.append(chunk)
-    except OSError:
-        chunks = []
-    finally:
-        os.close(read_end)
+    data = restat.drain(read_end)
     try:
         _, status = os.waitpid(pid, 0)
     except ChildProcessError:
         return None
-    if os.waitstatus_to_exitcode(status) != 0 or not chunks:
+    if os.waitstatus_to_exitcode(status) != 0 or not data:
         return None
     try:
-        return _unpack(b"".join(chunks))
+        return _unpack(data)
     except Exception:  # noqa: BLE001 - a garbled answer: walk that share here
         return None
 
