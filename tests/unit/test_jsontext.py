@@ -50,7 +50,7 @@ def test_default_and_refusal() -> None:
 
 
 def test_non_string_keys_as_json_converts_them() -> None:
-    doc = {1: "a", 2.5: "b", True: "c", None: "d"}
+    doc = {1: "a", 2.5: "b", False: "c", None: "d"}
     assert jsontext.dumps(doc) == json.dumps(doc)
     mixed = {"b": 1, "a": 2}
     assert jsontext.canonical(mixed) == '{"a":2,"b":1}'

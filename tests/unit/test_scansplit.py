@@ -52,7 +52,7 @@ def trees(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     own = root / "own"
     _package(own, "root-package")
     for i in range(3):
-        _package(own / f"nested{i}", f"n{i}")
+        _package(own / f"nested{i}", f"n{i}", build=i != 2)  # one runtime-only package
     return [str(big), str(own)]
 
 
