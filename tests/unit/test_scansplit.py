@@ -70,9 +70,15 @@ def split(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _serial(trees: list[str], monkeypatch: pytest.MonkeyPatch) -> TreeScan:
-    with monkeypatch.context() as m:
+    """One walk of each tree, from its root, in this process: what `scan` did before it shared."""
+    roots = discover.roots(trees)
+    out = TreeScan(roots, [], [], {})
+    for root in roots:
+        discover.walk_tree(root, out)
+    with monkeypatch.context() as m:  # and the shared scan never sharing agrees
         m.setattr(scansplit, "SPLIT_MIN", 10**9)
-        return discover.scan(trees)
+        _same(discover.scan(trees), out)
+    return out
 
 
 def _same(a: TreeScan, b: TreeScan) -> None:
