@@ -30,15 +30,15 @@ from orchestrator.spec.discover import PackageDir, TreeScan
 
 SPLIT_AFTER = 0.02  # seconds: a walk this short so far walks on alone (most trees are done by then)
 SPLIT_MIN = 4  # top-level folders left to share (all trees together)
+CHILD_SHARE = 0.5  # of the top-level folders left (measured best: the child walks a little slower,
+# the parent imports the template stack meanwhile and unpacks the answer)
 _clock = time.perf_counter
-CHILD_SHARE = 0.5  # of the top-level folders (measured best: the child walks a little slower, the
-# parent imports the template stack meanwhile and unpacks the answer)
-
 
 Job = tuple[str, str]  # (tree root, folder): one walk, of a top-level folder or of a whole tree
 
 
 def scan(roots: list[str], alongside: Callable[[], AbstractContextManager[object]]) -> TreeScan:
+    """`discover.scan` of absolute tree roots; `alongside` is entered once any child is forked."""
     result = TreeScan(roots, [], [], {})
     tops = []
     for root in roots:
