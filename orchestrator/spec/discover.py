@@ -96,15 +96,20 @@ def scan(trees: list[str],
 def top(root: str) -> tuple[DirStat, list[os.DirEntry[str]], bool]:
     """A tree root's stat data, its entries in walk order, and whether it is a package folder
     itself (then its whole tree is one walk: every folder below belongs to it)."""
+    dst, entries = _listing(root)
+    names = {e.name for e in entries}
+    return dst, entries, any(n in names for n in SPEC_FILES)
+
+
+def _listing(folder: str) -> tuple[DirStat, list[os.DirEntry[str]]]:
+    """A folder's stat data and its entries in walk order (lexical)."""
     try:
-        dst = os.lstat(root)
-        with os.scandir(root) as it:
-            entries = sorted(it, key=_by_name)
+        dst = os.lstat(folder)
+        with os.scandir(folder) as it:
+            return (dst.st_mtime_ns, dst.st_ino, dst.st_mode), sorted(it, key=_by_name)
     except OSError as exc:
         raise SpecError(f"cannot read folder: {exc.strerror}", reason=Reason.MISSING_FILE,
-                        file=root) from None
-    names = {e.name for e in entries}
-    return (dst.st_mtime_ns, dst.st_ino, dst.st_mode), entries, any(n in names for n in SPEC_FILES)
+                        file=folder) from None
 
 
 def walk_tree(root: str, out: TreeScan) -> None:
@@ -118,8 +123,8 @@ def walk_folder(root: str, folder: str, out: TreeScan) -> None:
 
 
 def classify(entry: os.DirEntry[str]) -> str | Stat | None:
-    """A tree root's entry as the walk takes it: "folder" (walked into), a file's stat data,
-    or None (skipped: a version-control folder, or gone)."""
+    """An entry as the walk takes it: "folder" (walked into; from the listing, no stat call), a
+    file's stat data, or None (skipped: a version-control folder, or gone)."""
     try:
         if entry.is_dir(follow_symlinks=False):
             return "folder" if entry.name not in SKIP_DIRS else None
@@ -146,14 +151,7 @@ def scan_folder(root: str, folder: str) -> PackageDir:
 def _walk(root: str, folder: str, out: TreeScan, owner: PackageDir | None) -> None:
     """Depth-first, lexical. `owner` is the innermost package folder containing `folder`.
     Hot on every plan (a warm one is mostly this walk): per entry, only what is needed."""
-    try:
-        dst = os.lstat(folder)
-        out.dirs[folder] = (dst.st_mtime_ns, dst.st_ino, dst.st_mode)
-        with os.scandir(folder) as it:
-            entries = sorted(it, key=_by_name)
-    except OSError as exc:
-        raise SpecError(f"cannot read folder: {exc.strerror}", reason=Reason.MISSING_FILE,
-                        file=folder) from None
+    out.dirs[folder], entries = _listing(folder)
     names = [e.name for e in entries]
     # a tree's own root is never a shared-templates folder, whatever its name (luet's fixture
     # tree `templates/` is a package tree: its definition.yaml and build.yaml are no templates)
@@ -174,20 +172,13 @@ def _walk(root: str, folder: str, out: TreeScan, owner: PackageDir | None) -> No
     stats = out.stats
     if here is None:
         for entry in entries:
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    if entry.name not in SKIP_DIRS:
-                        _walk(root, entry.path, out, None)
-                    continue
-                st = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            if st.st_mode & 0o170000 == 0o040000:
-                continue
-            path = entry.path
-            stats[path] = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode)
-            if is_templates and entry.name.lower().endswith(TEMPLATE_EXTS):
-                out.templates.append(path)
+            sd = classify(entry)
+            if isinstance(sd, tuple):
+                stats[entry.path] = sd
+                if is_templates and entry.name.lower().endswith(TEMPLATE_EXTS):
+                    out.templates.append(entry.path)
+            elif sd is not None:
+                _walk(root, entry.path, out, None)
         return
     # relative names by slicing (os.path.relpath costs more than the stat call)
     cut = len(here.path) + 1
@@ -195,19 +186,13 @@ def _walk(root: str, folder: str, out: TreeScan, owner: PackageDir | None) -> No
     spec_stats, ctx_stats, context = here.spec_stats, here.ctx_stats, here.context
     ignore = here.ignore
     for entry in entries:
-        try:
-            if entry.is_dir(follow_symlinks=False):  # from the directory listing: no stat call
-                if entry.name not in SKIP_DIRS:
-                    _walk(root, entry.path, out, here)
-                continue
-            st = entry.stat(follow_symlinks=False)
-        except OSError:
-            continue
-        mode = st.st_mode
-        if mode & 0o170000 == 0o040000:  # raced: became a folder between listing and stat
+        sd = classify(entry)
+        if not isinstance(sd, tuple):
+            if sd is not None:
+                _walk(root, entry.path, out, here)
             continue
         path = entry.path
-        sd = stats[path] = (st.st_size, st.st_mtime_ns, st.st_ino, mode)
+        stats[path] = sd
         if at_package_root and entry.name in NOT_CONTEXT:
             spec_stats.append((entry.name, sd))
             continue

@@ -86,10 +86,10 @@ def scan(roots: list[str], alongside: Callable[[], AbstractContextManager[object
             continue
         result.dirs[root] = dstat
         for path, kind in kinds:
-            if kind == "folder":
-                _merge(result, pieces[(root, path)])
+            if isinstance(kind, tuple):
+                result.stats[path] = kind
             elif kind is not None:
-                result.stats[path] = kind  # type: ignore[assignment]
+                _merge(result, pieces[(root, path)])
     return result
 
 
