@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from orchestrator.model import Package
+from orchestrator.spec import workers
 from orchestrator.spec.discover import PackageDir
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ class Prerender:
 
     @staticmethod
     def possible() -> bool:
-        return hasattr(os, "fork") and threading.active_count() == 1  # fork copies other threads' locks
+        return workers.can_fork()
 
     @property
     def running(self) -> bool:

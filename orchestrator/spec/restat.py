@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import array
 import os
-import threading
+from collections.abc import Callable
 from typing import NoReturn, Protocol
+
+from orchestrator.spec import workers
 
 SPLIT_AT = 8192  # files: below this, a fork costs about what it saves
 SPARE_SHARE = 1 / 3  # of the files, for a child that has more to do afterwards (see `Spare`)
@@ -46,7 +48,7 @@ def restat(dirs: Folders, files: list[str], spare: Spare | None = None) -> array
     when none of `dirs` changed since, else None (then the trees must be walked again).
     `spare`: see `Spare` (left alone when the files are too few to split)."""
     paths, known = dirs
-    if len(files) < SPLIT_AT or not hasattr(os, "fork") or threading.active_count() > 1:
+    if len(files) < SPLIT_AT or not workers.can_fork():
         return _numbers(dirs, files)
     share = SPARE_SHARE if spare is not None else 0.5
     cut_d, cut_f = len(paths) - int(len(paths) * share), len(files) - int(len(files) * share)
@@ -83,38 +85,50 @@ def _numbers(dirs: Folders, files: list[str]) -> array.array | None:
 
 def _start(dirs: Folders, files: list[str], spare: Spare | None,
            ) -> tuple[int, int, bool] | None:
-    """Fork a child that stats `files` and writes the numbers (or `_CHANGED`) to a pipe, then
-    does the `spare` work, if any. Returns its pid, the pipe, and whether to reap it here."""
+    """Fork a child that stats `files` and answers with the numbers (or `_CHANGED`), then does
+    the `spare` work, if any. Returns its pid, the pipe, and whether to reap it here."""
+    if spare is not None and not spare.open():
+        spare = None
+
+    def answer() -> bytes:
+        numbers = _numbers(dirs, files)
+        return _CHANGED if numbers is None else numbers.tobytes()
+
+    started = fork_answer(answer, spare)
+    return None if started is None else (*started, spare is None)
+
+
+def fork_answer(answer: Callable[[], bytes], spare: Spare | None = None) -> tuple[int, int] | None:
+    """Fork a child that writes `answer()` to a pipe, then does the `spare` work, if any (else
+    exits at once, with no clean-up of what it shares with the parent; 1 if `answer` failed).
+    Its pid and the pipe's read end (see `drain`); None when it cannot be forked."""
     try:
         read_end, write_end = os.pipe()
     except OSError:
         return None
-    if spare is not None and not spare.open():
-        spare = None
     try:
         pid = os.fork()
     except OSError:
         os.close(read_end)
         os.close(write_end)
-        return None  # the spare's pipes are its own to close (it never started)
-    if pid == 0:  # the child: this, then out at once (no clean-up of what it shares with the parent)
+        return None  # a spare's pipes are its own to close (it never started)
+    if pid == 0:  # the child
         code = 1
         try:
             os.close(read_end)
-            numbers = _numbers(dirs, files)
-            data = memoryview(_CHANGED if numbers is None else numbers.tobytes())
+            data = memoryview(answer())
             while data:
                 data = data[os.write(write_end, data):]
             code = 0
             if spare is not None:
-                os.close(write_end)  # the parent reads to the end of the numbers
+                os.close(write_end)  # the parent reads to the end of the answer
                 spare.become_child()
         finally:
             os._exit(code)
     os.close(write_end)
     if spare is not None:
         spare.adopt(pid)
-    return pid, read_end, spare is None
+    return pid, read_end
 
 
 def _finish(child: tuple[int, int, bool], count: int) -> object:

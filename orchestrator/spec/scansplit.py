@@ -18,7 +18,6 @@ import array
 import json
 import os
 import signal
-import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -105,7 +104,7 @@ def _walk_one(job: Job) -> TreeScan:
 
 def _can_fork() -> bool:
     """Two processes can walk at once: a fork copies no thread, and a second CPU is ours."""
-    return hasattr(os, "fork") and threading.active_count() == 1 and workers.jobs() >= 2
+    return workers.can_fork() and workers.jobs() >= 2
 
 
 def _share(units: list[Job]) -> list[Job]:
@@ -124,29 +123,7 @@ def _merge(out: TreeScan, piece: TreeScan) -> None:
 # -- the child ------------------------------------------------------------------------------
 def _start(theirs: list[Job]) -> tuple[int, int] | None:
     """Fork the child that walks `theirs`; its pid and the pipe it answers through."""
-    try:
-        read_end, write_end = os.pipe()
-    except OSError:
-        return None
-    try:
-        pid = os.fork()
-    except OSError:
-        os.close(read_end)
-        os.close(write_end)
-        return None
-    if pid == 0:  # the child: walk, answer, out at once (no clean-up of what it shares)
-        code = 1
-        try:
-            os.close(read_end)
-            pieces = [(job, _walk_one(job)) for job in theirs]
-            data = memoryview(_pack(pieces))
-            while data:
-                data = data[os.write(write_end, data):]
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write_end)
-    return pid, read_end
+    return restat.fork_answer(lambda: _pack([(job, _walk_one(job)) for job in theirs]))
 
 
 def _finish(child: tuple[int, int]) -> dict[Job, TreeScan] | None:

@@ -31,6 +31,12 @@ T = TypeVar("T")
 _JOB: Callable[[Any], Any] | None = None
 
 
+def can_fork() -> bool:
+    """Whether this process may fork a helper: fork copies only the calling thread, so not
+    while other threads run (their locks would be copied mid-use)."""
+    return hasattr(os, "fork") and threading.active_count() == 1
+
+
 def jobs() -> int:
     text = os.environ.get("ORCH_LOAD_JOBS", "")
     if text.strip().isdigit() and int(text) > 0:
@@ -45,7 +51,7 @@ def render_all(folders: list[Any], render_one: Callable[[Any], T]) -> Iterator[T
     """`render_one(folder)` for every folder, in order; in worker processes when it pays (the
     results then come back through multiprocessing's pipe: plain data of our own children)."""
     n = jobs()
-    if n < 2 or len(folders) < MIN_PARALLEL or threading.active_count() > 1 or not hasattr(os, "fork"):
+    if n < 2 or len(folders) < MIN_PARALLEL or not can_fork():
         for folder in folders:
             yield render_one(folder)
         return
