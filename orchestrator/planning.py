@@ -218,7 +218,8 @@ def _compute(prep: load_mod.Prepared, state: PlanState, targets: list[str] | Non
     """The full path: packages from the load cache or rendered, graph, keys, plan."""
     # networkx (~0.2 s, ~17 MB of modules): while the render workers of a small load finish,
     # else once they are gone (while they run, its memory would add to theirs)
-    loaded = load_mod.load(prep.scan.trees, [], cache=state, prepared=prep, meanwhile=_import_graph)
+    loaded = load_mod.load(prep.scan.trees, [], cache=state, prepared=prep,
+                           meanwhile=lambda: load_mod.import_quietly("orchestrator.graph"))
     from orchestrator.graph import build_graph
 
     images: dict[tuple[str, str], str | None] = {}
@@ -289,14 +290,6 @@ def _compute(prep: load_mod.Prepared, state: PlanState, targets: list[str] | Non
         "folders": folders,
     }
     return planned, result, own_texts
-
-
-def _import_graph() -> None:
-    """A failed import is left to the code that needs the module (it fails again, properly)."""
-    try:
-        import orchestrator.graph  # noqa: F401
-    except ImportError:
-        pass
 
 
 class _Explanations(Mapping[str, dict[str, Any]]):

@@ -212,7 +212,7 @@ def _importing_renderer() -> Iterator[None]:
     if "orchestrator.spec.render" in sys.modules:
         yield
         return
-    thread = threading.Thread(target=_import_quietly, args=("orchestrator.spec.render",),
+    thread = threading.Thread(target=import_quietly, args=("orchestrator.spec.render",),
                               name="orch-import", daemon=True)
     thread.start()
     try:
@@ -221,12 +221,12 @@ def _importing_renderer() -> Iterator[None]:
         thread.join()
 
 
-def _import_quietly(name: str) -> None:
-    """A failed import is left to the code that needs the module (it fails again, with a
-    proper error), not printed by the thread."""
+def import_quietly(name: str) -> None:
+    """Import `name` ahead of need. A failure is left to the code that needs the module (it
+    fails again, with a proper error), not reported here (nor printed by a thread)."""
     try:
         importlib.import_module(name)
-    except BaseException:  # noqa: BLE001 - see above
+    except Exception:  # noqa: BLE001 - see above (an interrupt still interrupts)
         pass
 
 
