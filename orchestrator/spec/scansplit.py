@@ -24,7 +24,7 @@ from contextlib import AbstractContextManager
 
 from orchestrator import jsontext
 from orchestrator.errors import SpecError
-from orchestrator.spec import discover, restat, workers
+from orchestrator.spec import discover, restat, walk, workers
 from orchestrator.spec.discover import PackageDir, TreeScan
 
 SPLIT_AFTER = 0.02  # seconds: a walk this short so far walks on alone (most trees are done by then)
@@ -162,10 +162,8 @@ def _pack(pieces: list[tuple[Job, TreeScan]]) -> bytes:
     piece's stat numbers as one array: 4 per file, then 3 per folder."""
     doc, numbers = [], array.array("q")
     for (root, path), piece in pieces:
-        for st in piece.stats.values():
-            numbers.extend(st)
-        for dst in piece.dirs.values():
-            numbers.extend(dst)
+        numbers += walk.numbers(piece.stats.values())
+        numbers += walk.numbers(piece.dirs.values())
         pkgs = [[p.tree, p.rel, p.spec_files, p.build_file, p.finalize, p.ignore, p.context, p.excluded,
                  p.ignored, [n for n, _ in p.spec_stats], [n for n, _ in p.ctx_stats]] for p in piece.packages]
         doc.append([root, path, piece.templates, list(piece.stats), list(piece.dirs), pkgs])
