@@ -216,8 +216,8 @@ def _compute(prep: load_mod.Prepared, state: PlanState, targets: list[str] | Non
              store: StoreView | None, resolved_image: Callable[[str, str], str | None],
              ) -> tuple[Planned, dict[str, Any], Mapping[str, str]]:
     """The full path: packages from the load cache or rendered, graph, keys, plan."""
-    # networkx (~0.2 s, ~17 MB of modules): while the render workers of a small load finish,
-    # else once they are gone (while they run, its memory would add to theirs)
+    # networkx (~0.2 s, ~17 MB of modules) is imported while the render workers start on their
+    # share of the folders (when nothing is rendered: by build_graph's import, just below)
     loaded = load_mod.load(prep.scan.trees, [], cache=state, prepared=prep,
                            meanwhile=lambda: load_mod.import_quietly("orchestrator.graph"))
     from orchestrator.graph import build_graph
@@ -264,13 +264,15 @@ def _compute(prep: load_mod.Prepared, state: PlanState, targets: list[str] | Non
         keys[node] = input_key(inp)
         specs[node] = pkg.spec.raw_json if pkg.spec else "{}"
     state.save_dirs()  # every folder and context file has been looked at
-    explanations = _Explanations(keys, inputs, graph.packages)
+    packages = graph.packages
+    del graph  # networkx's dicts (~10 MB for 10,000 packages) go before the plan and result come
+    explanations = _Explanations(keys, inputs, packages)
     plan = make_plan(order, deps, inputs, keys, specs, explanations, store or EmptyStore())
-    own_texts = _OwnTexts(inputs, graph.packages)
-    planned = Planned(plan, graph.packages, inputs, keys, order, deps, kinds, contexts,
+    own_texts = _OwnTexts(inputs, packages)
+    planned = Planned(plan, packages, inputs, keys, order, deps, kinds, contexts,
                       loaded.warnings, loaded.rendered)
     own = {p.id: p for p in loaded.packages}
-    special = sorted(n for n, p in graph.packages.items() if p.provides or p is not own.get(n))
+    special = sorted(n for n, p in packages.items() if p.provides or p is not own.get(n))
     folders = []
     racy = load_mod.racy_check(prep, state.settled)
     for pdir, ids, warnings in loaded.folders:

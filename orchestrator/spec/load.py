@@ -250,16 +250,12 @@ def signature(prep: Prepared, settled: Callable[[int], bool], *extra: str) -> st
     return h.hexdigest()
 
 
-MEANWHILE_MAX = 128  # folders to render: up to this many, `load`'s `meanwhile` runs during the render
-
-
 def load(trees: list[str], values_files: list[str], cache: LoadCache | None = None,
          prepared: Prepared | None = None, meanwhile: Callable[[], None] | None = None) -> Loaded:
     """Packages of every folder: from `cache` where its files are unchanged, else rendered (in
-    worker processes for many folders). `meanwhile`: work of the caller's that this process
-    does while its workers render a small load, once they are under way (the few tasks of a
-    small load leave a core idle at their tail; a large one keeps every core busy, and the
-    work's memory would add to the workers' at the peak): else it is left to the caller."""
+    worker processes for many folders). `meanwhile`: work of the caller's (an import) that
+    this process does while its workers render (see `workers.render_all`); with nothing to
+    render, it is left to the caller."""
     prep = prepared or prepare(trees, values_files)
     _ROOTS.clear()  # the working directory may have changed since the last load
     scan, values, values_digest, templates = prep.scan, prep.values, prep.values_digest, prep.templates
@@ -279,9 +275,8 @@ def load(trees: list[str], values_files: list[str], cache: LoadCache | None = No
         renderer = make_renderer(templates)
         digest = cache.peek_digest if cache is not None else None
         sig = (*digests, cache.dir_head) if cache is not None else None
-        fresh = workers.render_all(misses, lambda pdir: _fresh(pdir, values, renderer, template_refs, digest, sig))
-        if meanwhile is not None and len(misses) <= MEANWHILE_MAX:
-            fresh = _after_first(fresh, meanwhile)
+        fresh = workers.render_all(misses, lambda pdir: _fresh(pdir, values, renderer, template_refs, digest, sig),
+                                   meanwhile)
     try:
         _collect(loaded, entries, fresh, cache, template_refs)
     finally:
@@ -290,20 +285,6 @@ def load(trees: list[str], values_files: list[str], cache: LoadCache | None = No
     if loaded.rendered:
         progress.tick("loading package folders", total, total)
     return loaded
-
-
-def _after_first(results: Iterator[Fresh], work: Callable[[], None]) -> Generator[Fresh, None, None]:
-    """`results`, with `work` done once the first has come (the workers are running by then)."""
-    try:
-        first = next(results, None)  # (a folder's result is a tuple, never None)
-        if first is None:
-            return
-        work()
-        yield first
-        yield from results
-    finally:
-        if isinstance(results, Generator):
-            results.close()  # at once: the workers stop when the caller stops early
 
 
 # a rendered folder: cache entry (JSON), packages, warnings, digests of its build context's

@@ -80,44 +80,20 @@ def test_undefined_value_in_a_worker_names_key_and_file(tree: Path, tmp_path: Pa
     assert len(err.strip().splitlines()) == 1
 
 
-def test_a_dead_worker_is_an_error_not_a_hang(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The kernel's OOM killer takes a worker: the load fails at once with a one-line
-    environment error (exit 3), instead of waiting forever for the lost folders."""
-    import os
-    import threading
-
-    from orchestrator.errors import EnvironmentProblem, ExitCode
-    from orchestrator.spec import workers
-
-    if threading.active_count() > 1:
-        pytest.skip("workers are not forked from a process that runs threads")
-    monkeypatch.setenv("ORCH_LOAD_JOBS", "2")
-    parent = os.getpid()
-
-    def render(i: int) -> int:
-        if i == 50 and os.getpid() != parent:
-            os._exit(9)  # as SIGKILL would
-        return i * i
-
-    with pytest.raises(EnvironmentProblem) as caught:
-        list(workers.render_all(list(range(workers.MIN_PARALLEL * 4)), render))
-    assert caught.value.exit_code == ExitCode.ENVIRONMENT
-    assert "ORCH_LOAD_JOBS=1" in str(caught.value) and "\n" not in str(caught.value)
-    # and the same work without the fault, in workers, gives the serial answer in order
-    assert list(workers.render_all(list(range(300)), lambda i: i * i)) == [i * i for i in range(300)]
-
-
-@pytest.mark.parametrize("limit,during", [(10_000, True), (10, False)])
-def test_the_callers_work_runs_during_a_small_render(tree: Path, monkeypatch: pytest.MonkeyPatch,
-                                                     limit: int, during: bool) -> None:
-    """`load(meanwhile=...)`: done once, while the workers render a small load (networkx's
-    import, for a plan), not during a large one (left to the caller)."""
+def test_the_callers_work_runs_during_the_render(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`load(meanwhile=...)`: done once, while the workers render (networkx's import, for a
+    plan); not at all when nothing is rendered (the caller does it)."""
+    from orchestrator.planstate import PlanState
     from orchestrator.spec import load, workers
 
     monkeypatch.setenv("ORCH_LOAD_JOBS", "2")
-    monkeypatch.setattr(load, "MEANWHILE_MAX", limit)
     seen: list[bool] = []
-    loaded = load.load([str(tree / "packages")], [str(tree / "values.yaml")],
-                       meanwhile=lambda: seen.append(workers._JOB is not None))
+    args = ([str(tree / "packages")], [str(tree / "values.yaml")])
+    state = PlanState(str(tree.parent / "meanwhile-cache"), "c")
+    loaded = load.load(*args, cache=state, meanwhile=lambda: seen.append(workers._JOB is not None))
     assert len(loaded.packages) == PACKAGES
-    assert seen == ([True] if during else [])
+    assert seen == [True]
+    state.save_dirs()
+    again = load.load(*args, cache=PlanState(str(tree.parent / "meanwhile-cache"), "c"),
+                      meanwhile=lambda: seen.append(False))
+    assert again.rendered == 0 and seen == [True]
