@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import xxhash
 
 from orchestrator.errors import GraphError, Reason, UsageError
-from orchestrator.keys import KEY_SCHEMA, KeyInputs, input_key
+from orchestrator.keys import KEY_SCHEMA, KeyInputs, input_key, own_digest
 from orchestrator.model import DepRef, Package
 from orchestrator.plan import EmptyStore, Plan, StoreView, explanation, make_plan, own_text
 from orchestrator.planstate import PlanState, config_id
@@ -216,18 +216,21 @@ def _compute(prep: load_mod.Prepared, state: PlanState, targets: list[str] | Non
              store: StoreView | None, resolved_image: Callable[[str, str], str | None],
              ) -> tuple[Planned, dict[str, Any], Mapping[str, str]]:
     """The full path: packages from the load cache or rendered, graph, keys, plan."""
-    # networkx (~0.2 s, ~17 MB of modules) is imported while the render workers start on their
-    # share of the folders (when nothing is rendered: by build_graph's import, just below)
-    loaded = load_mod.load(prep.scan.trees, [], cache=state, prepared=prep,
-                           meanwhile=lambda: load_mod.import_quietly("orchestrator.graph"))
-    from orchestrator.graph import build_graph
-
     images: dict[tuple[str, str], str | None] = {}
 
     def resolve(ref: str, tree: str) -> str | None:
         if (ref, tree) not in images:
             images[(ref, tree)] = resolved_image(ref, tree)
         return images[(ref, tree)]
+
+    early = _Early(prep, state, resolve, keyed=not targets)
+    # networkx (~0.2 s, ~17 MB of modules) is imported while the render workers start on their
+    # share of the folders (when nothing is rendered: by build_graph's import, just below)
+    loaded = load_mod.load(prep.scan.trees, [], cache=state, prepared=prep,
+                           meanwhile=lambda: load_mod.import_quietly("orchestrator.graph"),
+                           each=early.add)
+    early.digests = loaded.digests
+    from orchestrator.graph import build_graph
 
     graph = build_graph(loaded.packages)
     by_dir = {(p.tree, p.rel): p for p in loaded.scan.packages}
@@ -241,25 +244,23 @@ def _compute(prep: load_mod.Prepared, state: PlanState, targets: list[str] | Non
     kinds: dict[tuple[str, str], tuple[str, ...]] = {}
     contexts: dict[str, PackageDir] = {}
     specs: dict[str, str] = {}
-    stats, fresh = loaded.scan.stats, loaded.digests  # digests the render workers worked out
     for node in order:
         pkg = graph.packages[node]
         pdir = by_dir[(pkg.tree, pkg.directory)]
         contexts[node] = pdir
-        files: tuple[tuple[str, str], ...] = ()
-        if pkg.spec is not None:
-            files = tuple(
-                (rel, fresh.get(p) or state.file_digest(p, stats[p]))
-                for rel in pdir.context
-                for p in (os.path.join(pdir.path, rel),)
-            )
+        pre = early.own.get(node)
+        if pre is not None and pre[0] is pkg:  # (not a package replaced by its provider)
+            _, files, image, own_key = pre
+        else:
+            files, image = early.context(pkg, pdir), image_ref(pkg, resolve)
+            own_key = ""
         dep_kinds = graph.deps_kinds(node)
         deps[node] = [dep for dep, _ in dep_kinds]
         dep_entries = []
         for dep, kind in dep_kinds:
             kinds[(dep, node)] = kind
             dep_entries.append((",".join(kind), dep, keys[dep]))
-        inp = KeyInputs(node, pkg.rendered, files, image_ref(pkg, resolve), tuple(dep_entries))
+        inp = KeyInputs(node, pkg.rendered, files, image, tuple(dep_entries), own_key)
         inputs[node] = inp
         keys[node] = input_key(inp)
         specs[node] = pkg.spec.raw_json if pkg.spec else "{}"
@@ -273,11 +274,7 @@ def _compute(prep: load_mod.Prepared, state: PlanState, targets: list[str] | Non
                       loaded.warnings, loaded.rendered)
     own = {p.id: p for p in loaded.packages}
     special = sorted(n for n, p in packages.items() if p.provides or p is not own.get(n))
-    folders = []
-    racy = load_mod.racy_check(prep, state.settled)
-    for pdir, ids, warnings in loaded.folders:
-        spec_sig, ctx_sig = load_mod.folder_sigs(pdir, racy)
-        folders.append([pdir.path, spec_sig, ctx_sig, ids, warnings])
+    folders = [[pdir.path, *early.sigs[pdir.path], ids, warnings] for pdir, ids, warnings in loaded.folders]
     result = {
         "warnings": loaded.warnings,
         "images": [[ref, tree, digest] for (ref, tree), digest in images.items()],
@@ -287,11 +284,45 @@ def _compute(prep: load_mod.Prepared, state: PlanState, targets: list[str] | Non
         "deps": [deps[n] for n in order],
         "kinds": [[",".join(kinds[(d, n)]) for d in deps[n]] for n in order],
         "specs": [specs[n] for n in order],
-        "shapes": [_shape(own[n]) for n in order],
+        "shapes": [early.shapes[n] for n in order],
         "special": special,
         "folders": folders,
     }
     return planned, result, own_texts
+
+
+class _Early:
+    """Per-folder and per-package work done as each folder's packages come in (`load`'s
+    `each`): while this process renders its share, its children render more, so this work
+    takes about half the time it would after the load. Folder signatures, shapes and, unless
+    only some targets are keyed, each package's context digests, base image and own digest."""
+
+    def __init__(self, prep: load_mod.Prepared, state: PlanState, resolve: Callable[[str, str], str | None],
+                 keyed: bool) -> None:
+        self.state, self.resolve, self.keyed = state, resolve, keyed
+        self.racy = load_mod.racy_check(prep, state.settled)
+        self.stats = prep.scan.stats
+        self.digests: dict[str, str] = {}  # the render workers' digests (`Loaded.digests`)
+        self.sigs: dict[str, tuple[str | None, str | None]] = {}
+        self.shapes: dict[str, str] = {}
+        self.own: dict[str, tuple[Package, tuple[tuple[str, str], ...], str, str]] = {}
+
+    def add(self, pdir: PackageDir, packages: list[Package], digests: dict[str, str]) -> None:
+        self.digests = digests
+        self.sigs[pdir.path] = load_mod.folder_sigs(pdir, self.racy)
+        for pkg in packages:
+            self.shapes[pkg.id] = _shape(pkg)
+            if self.keyed:
+                files, image = self.context(pkg, pdir), image_ref(pkg, self.resolve)
+                self.own[pkg.id] = (pkg, files, image, own_digest(pkg.id, pkg.rendered, files, image))
+
+    def context(self, pkg: Package, pdir: PackageDir) -> tuple[tuple[str, str], ...]:
+        """Digests of a package's build context (none without a build spec)."""
+        if pkg.spec is None:
+            return ()
+        stats, fresh, state = self.stats, self.digests, self.state
+        return tuple((rel, fresh.get(p) or state.file_digest(p, stats[p]))
+                     for rel in pdir.context for p in (os.path.join(pdir.path, rel),))
 
 
 class _Explanations(Mapping[str, dict[str, Any]]):

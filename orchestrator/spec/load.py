@@ -251,11 +251,15 @@ def signature(prep: Prepared, settled: Callable[[int], bool], *extra: str) -> st
 
 
 def load(trees: list[str], values_files: list[str], cache: LoadCache | None = None,
-         prepared: Prepared | None = None, meanwhile: Callable[[], None] | None = None) -> Loaded:
+         prepared: Prepared | None = None, meanwhile: Callable[[], None] | None = None,
+         each: Callable[[discover.PackageDir, list[Package], dict[str, str]], None] | None = None) -> Loaded:
     """Packages of every folder: from `cache` where its files are unchanged, else rendered (in
     worker processes for many folders). `meanwhile`: work of the caller's (an import) that
     this process does while its workers render (see `workers.render_all`); with nothing to
-    render, it is left to the caller."""
+    render, it is left to the caller. `each(folder, packages, digests)`: the caller's own work on
+    each folder's packages, done as they come in (`digests`: `Loaded.digests` so far, which
+    holds those of the folder's context files when it was rendered): while this process does it,
+    its render children render more."""
     prep = prepared or prepare(trees, values_files)
     _ROOTS.clear()  # the working directory may have changed since the last load
     scan, values, values_digest, templates = prep.scan, prep.values, prep.values_digest, prep.templates
@@ -278,7 +282,7 @@ def load(trees: list[str], values_files: list[str], cache: LoadCache | None = No
         fresh = workers.render_all(misses, lambda pdir: _fresh(pdir, values, renderer, template_refs, digest, sig),
                                    meanwhile)
     try:
-        _collect(loaded, entries, fresh, cache, template_refs)
+        _collect(loaded, entries, fresh, cache, template_refs, each)
     finally:
         if isinstance(fresh, Generator):
             fresh.close()  # stops the workers at once when a folder's packages are bad
@@ -340,8 +344,9 @@ def _entry_text(entry: dict[str, Any], pkgs: list[Package]) -> str:
     return f'{{"items":[{",".join(items)}],"warnings":{_dumps(entry["warnings"])}}}'
 
 
-def _collect(loaded: Loaded, entries: list[dict[str, Any] | None],
-             fresh: Iterator[Fresh], cache: LoadCache | None, template_refs: set[str]) -> None:
+def _collect(loaded: Loaded, entries: list[dict[str, Any] | None], fresh: Iterator[Fresh],
+             cache: LoadCache | None, template_refs: set[str],
+             each: Callable[[discover.PackageDir, list[Package], dict[str, str]], None] | None = None) -> None:
     """Packages of every folder, in scan order, from its cache entry or freshly rendered."""
     seen: dict[str, str] = {}
     total = len(entries)
@@ -371,6 +376,8 @@ def _collect(loaded: Loaded, entries: list[dict[str, Any] | None],
             ids.append(pkg.id)
         loaded.warnings.extend(warnings)
         loaded.folders.append((pdir, ids, warnings))
+        if each is not None:
+            each(pdir, pkgs, loaded.digests)
 
 
 def spec_names(pdir: discover.PackageDir) -> list[str]:

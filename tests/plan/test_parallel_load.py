@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,3 +98,29 @@ def test_the_callers_work_runs_during_the_render(tree: Path, monkeypatch: pytest
     again = load.load(*args, cache=PlanState(str(tree.parent / "meanwhile-cache"), "c"),
                       meanwhile=lambda: seen.append(False))
     assert again.rendered == 0 and seen == [True]
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_each_folder_is_handed_to_the_caller_once_in_order(tree: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch, jobs: str) -> None:
+    """`load(each=...)`: every folder, rendered or from the cache, with its packages, in scan
+    order, and the digests of a rendered folder's context files already there."""
+    from orchestrator.planstate import PlanState
+    from orchestrator.spec import load
+
+    monkeypatch.setenv("ORCH_LOAD_JOBS", jobs)
+    args = ([str(tree / "packages")], [str(tree / "values.yaml")])
+    for run in ("cold", "cached"):
+        seen: list[tuple[str, list[str]]] = []
+        missing: list[str] = []
+
+        def each(pdir: Any, packages: list[Any], digests: dict[str, str]) -> None:
+            seen.append((pdir.path, [p.id for p in packages]))
+            missing.extend(p for rel in pdir.context if (p := f"{pdir.path}/{rel}") not in digests)
+
+        state = PlanState(str(tmp_path / "cache"), "c")
+        loaded = load.load(*args, cache=state, each=each)
+        state.save_dirs()
+        assert seen == [(pdir.path, ids) for pdir, ids, _ in loaded.folders], run
+        assert [p.path for p in loaded.scan.packages] == [path for path, _ in seen]
+        assert (loaded.rendered, missing == []) == ((len(seen), True) if run == "cold" else (0, False))
