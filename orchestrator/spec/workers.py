@@ -144,7 +144,10 @@ class _Child:
         data = ForkingPickler.dumps((index, task))
         if sum(self.sizes) + len(data) > self.room:
             return False
-        self.tasks.send_bytes(data)  # what `recv` reads back (multiprocessing's own framing)
+        try:
+            self.tasks.send_bytes(data)  # what `recv` reads back (multiprocessing's own framing)
+        except OSError:  # its end is closed: it died
+            raise _died() from None
         self.sizes.append(len(data))
         return True
 
@@ -152,11 +155,15 @@ class _Child:
         try:
             index, batch = self.answers.recv()
         except (EOFError, OSError):
-            raise errors.EnvironmentProblem(
-                "a worker rendering package folders died (out of memory?)", reason=errors.Reason.WORKER_DIED,
-                hint="run again, or with ORCH_LOAD_JOBS=1 to render in one process") from None
+            raise _died() from None
         self.sizes.pop(0)  # a child answers its tasks in the order it got them
         return index, batch
+
+
+def _died() -> errors.EnvironmentProblem:
+    return errors.EnvironmentProblem(
+        "a worker rendering package folders died (out of memory?)", reason=errors.Reason.WORKER_DIED,
+        hint="run again, or with ORCH_LOAD_JOBS=1 to render in one process")
 
 
 def _serve(tasks: Any, answers: Any) -> None:

@@ -162,3 +162,20 @@ def test_large_tasks_and_answers_never_block_both_sides(task_kb: int, answer_kb:
     assert [i for i, _, _ in out] == list(range(200))
     assert all(len(y) == answer_kb * 1024 for _, y, _ in out)
     assert len({pid for _, _, pid in out}) == 2  # small tasks (the last ones) went to the child
+
+
+def test_a_child_dead_before_its_first_task_is_an_environment_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Handing a task to a child that is gone fails like reading from one (never a broken
+    pipe, which the command line takes for a reader of its output going away)."""
+    real_fork = os.fork
+
+    def fork() -> int:
+        pid = real_fork()
+        if pid == 0:
+            os._exit(9)  # dies at once, before any task
+        time.sleep(0.2)  # gone, and its end of the pipes closed
+        return pid
+
+    monkeypatch.setattr(os, "fork", fork)
+    with pytest.raises(EnvironmentProblem):
+        list(workers.render_all(list(range(5000)), _slow))
