@@ -212,3 +212,42 @@ def test_a_profiled_plan_still_writes_its_profile(root: Path) -> None:
                           cwd=root, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert out.stat().st_size > 0 and "c/base@1.0" in proc.stdout
+
+
+def test_orch_exits_without_a_collector_pass_but_main_turns_it_back_on(
+        root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`orch plan` keeps the cyclic collector off to its exit: turned back on, the first
+    allocation would walk every object the plan made. A caller of `main` goes on, with it on."""
+    import gc
+    import os
+    import sys
+
+    from orchestrator import cli
+
+    class Exited(Exception):
+        pass
+
+    parent, real_exit, codes = os.getpid(), os._exit, []
+
+    def fake_exit(code: int) -> None:
+        if os.getpid() != parent:  # a forked helper of the plan's
+            real_exit(code)
+        codes.append(code)
+        raise Exited
+
+    args = ["plan", "--json", "-t", "packages", "--values", "values.yaml", "--cache-dir", str(root / "cache")]
+    monkeypatch.chdir(root)
+    monkeypatch.setattr(os, "_exit", fake_exit)
+    monkeypatch.setattr(sys, "argv", ["orch", *args])
+    monkeypatch.setattr(cli, "_ONE_SHOT", False)
+    assert gc.isenabled()
+    try:
+        with pytest.raises((Exited, SystemExit)):  # SystemExit: under a tracer (coverage)
+            cli.run()
+        assert not gc.isenabled()
+        assert codes in ([0], [])
+    finally:
+        gc.enable()
+    monkeypatch.setattr(cli, "_ONE_SHOT", False)
+    assert cli.main(args) == 0
+    assert gc.isenabled()
