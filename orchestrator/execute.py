@@ -192,10 +192,11 @@ class Executor:
             source = (self.image_of(self._resolve_copy(node, c.package.family)) if c.package
                       else images.locate(c.image, pkg.tree))
             copies.append(CopyJob(source, c.source, c.destination))
+        body = spec.body
         return BuildJob(
-            image=image, final_artifacts=tuple(overlays), env=spec.env, prelude=spec.prelude,
-            steps=spec.steps, unpack=spec.unpack, package_dir=spec.package_dir,
-            includes=spec.includes, excludes=spec.excludes, copy=tuple(copies),
+            image=image, final_artifacts=tuple(overlays), env=body.env, prelude=body.prelude,
+            steps=body.steps, unpack=body.unpack, package_dir=body.package_dir,
+            includes=body.includes, excludes=body.excludes, copy=tuple(copies),
             subpackages=tuple(SubPackageJob(_sub_ref(pkg, s.ref), s.includes, s.excludes)
                               for s in spec.subpackages),
             **common,

@@ -80,6 +80,27 @@ class SubPackage:
 
 @_pickled_by_fields
 @dataclass(frozen=True, slots=True)
+class BuildBody:
+    """What a build runs and takes from its result: only a build needs it, never a plan."""
+
+    prelude: tuple[str, ...] = ()
+    steps: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    unpack: bool = False
+    package_dir: str = ""
+    includes: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+
+
+def body_of_plan(plan: dict[str, Any]) -> BuildBody:
+    """The body a spec's plan fields (`BuildSpec.raw_json`, decoded) hold as they are."""
+    return BuildBody(tuple(plan["prelude"] or ()), tuple(plan["steps"] or ()), tuple(plan["env"] or ()),
+                     plan["unpack"], plan["package_dir"], tuple(plan["includes"] or ()),
+                     tuple(plan["excludes"] or ()))
+
+
+@_pickled_by_fields
+@dataclass(frozen=True, slots=True)
 class BuildSpec:
     """The rendered `build.yaml` (luet's compile spec), fields as luet names them."""
 
@@ -88,24 +109,30 @@ class BuildSpec:
     requires_final_images: bool = False
     conflicts: tuple[DepRef, ...] = ()
     provides: tuple[DepRef, ...] = ()
-    prelude: tuple[str, ...] = ()
-    steps: tuple[str, ...] = ()
-    env: tuple[str, ...] = ()
-    unpack: bool = False
-    package_dir: str = ""
-    includes: tuple[str, ...] = ()
-    excludes: tuple[str, ...] = ()
     copy: tuple[CopySpec, ...] = ()
     retrieve: tuple[str, ...] = ()
     subpackages: tuple[SubPackage, ...] = ()
     # The rendered field values exactly as written (None where absent), for `plan --json` parity
     # with luet; JSON text: only ever passed through (as one string it also costs far less memory).
-    raw_json: str = field(default="{}", compare=False, hash=False)
+    raw_json: str = "{}"
+    # None: the body is what `raw_json` holds (the usual case; see `body`); else the body, where
+    # validating it converted a value (a number among the steps, say)
+    stored_body: BuildBody | None = None
+
+    @property
+    def body(self) -> BuildBody:
+        """Decoded when asked for: a plan of 10,000 packages never holds their steps (~9 MB)."""
+        if self.stored_body is not None:
+            return self.stored_body
+        return body_of_plan(json.loads(self.raw_json))
 
     @property
     def is_virtual(self) -> bool:
         """Nothing to run and nothing to take: an empty artefact (luet: no image source, no steps)."""
-        return not self.image and not self.requires and not self.steps and not self.unpack and not self.copy
+        if self.image or self.requires or self.copy:
+            return False
+        body = self.body
+        return not body.steps and not body.unpack
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +177,7 @@ class Package:
         spec = self.spec
         flat_spec = None if spec is None else (
             spec.image, _flat(spec.requires), spec.requires_final_images, _flat(spec.conflicts),
-            _flat(spec.provides), spec.prelude, spec.steps, spec.env, spec.unpack, spec.package_dir,
-            spec.includes, spec.excludes, spec.copy, spec.retrieve, spec.subpackages, spec.raw_json)
+            _flat(spec.provides), spec.copy, spec.retrieve, spec.subpackages, spec.raw_json, spec.stored_body)
         ref = self.ref
         return _unflatten_package, ((
             ref.category, ref.name, ref.version, self.definition_json, flat_spec, self.tree, self.directory,

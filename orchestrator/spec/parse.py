@@ -10,7 +10,7 @@ from typing import Any
 
 from orchestrator import jsontext
 from orchestrator.errors import Reason, SpecError
-from orchestrator.model import BuildSpec, CopySpec, DepRef, PackageRef, SubPackage
+from orchestrator.model import BuildBody, BuildSpec, CopySpec, DepRef, PackageRef, SubPackage, body_of_plan
 
 BUILD_KEYS = frozenset({
     "image", "requires", "requires_final_images", "conflicts", "provides", "prelude", "steps",
@@ -136,26 +136,30 @@ def build_spec(doc: Any, path: str, warnings: list[str]) -> BuildSpec:
         src = item if isinstance(item, dict) else {}
         subs.append(SubPackage(ref, _strings(src.get("includes"), "includes", path),
                                _strings(src.get("excludes"), "excludes", path)))
-    package_dir = scalar_text(doc.get("package_dir"), "package_dir", path)
+    body = BuildBody(
+        prelude=_strings(doc.get("prelude"), "prelude", path),
+        steps=_strings(doc.get("steps"), "steps", path),
+        env=_strings(doc.get("env"), "env", path),
+        unpack=_bool(doc.get("unpack"), "unpack", path),
+        package_dir=scalar_text(doc.get("package_dir"), "package_dir", path),
+        includes=_strings(doc.get("includes"), "includes", path),
+        excludes=_strings(doc.get("excludes"), "excludes", path),
+    )
+    plan = plan_json(doc)
     spec = BuildSpec(
         image=scalar_text(doc.get("image"), "image", path),
         requires=dep_refs(doc.get("requires"), "requires", path),
         requires_final_images=_bool(doc.get("requires_final_images"), "requires_final_images", path),
         conflicts=dep_refs(doc.get("conflicts"), "conflicts", path),
         provides=dep_refs(doc.get("provides"), "provides", path),
-        prelude=_strings(doc.get("prelude"), "prelude", path),
-        steps=_strings(doc.get("steps"), "steps", path),
-        env=_strings(doc.get("env"), "env", path),
-        unpack=_bool(doc.get("unpack"), "unpack", path),
-        package_dir=package_dir,
-        includes=_strings(doc.get("includes"), "includes", path),
-        excludes=_strings(doc.get("excludes"), "excludes", path),
         copy=tuple(copies),
         retrieve=_strings(doc.get("retrieve"), "retrieve", path),
         subpackages=tuple(subs),
-        raw_json=jsontext.dumps(plan_json(doc)),
+        raw_json=jsontext.dumps(plan),
+        # kept only where the plan fields do not hold it as it is (see `BuildSpec.body`)
+        stored_body=None if body == body_of_plan(plan) else body,
     )
-    if spec.steps and not spec.image and not spec.requires:
+    if body.steps and not spec.image and not spec.requires:
         raise _fail("build spec has 'steps' but no 'image' or 'requires' to run them in", path,
                     "add an 'image:' or build-time 'requires:'")
     return spec
