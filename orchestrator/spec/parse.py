@@ -136,23 +136,25 @@ def build_spec(doc: Any, path: str, warnings: list[str]) -> BuildSpec:
         src = item if isinstance(item, dict) else {}
         subs.append(SubPackage(ref, _strings(src.get("includes"), "includes", path),
                                _strings(src.get("excludes"), "excludes", path)))
+    package_dir = scalar_text(doc.get("package_dir"), "package_dir", path)
+    image = scalar_text(doc.get("image"), "image", path)  # (checked in the order of the fields)
+    requires = dep_refs(doc.get("requires"), "requires", path)
+    requires_final_images = _bool(doc.get("requires_final_images"), "requires_final_images", path)
+    conflicts = dep_refs(doc.get("conflicts"), "conflicts", path)
+    provides = dep_refs(doc.get("provides"), "provides", path)
     body = BuildBody(
         prelude=_strings(doc.get("prelude"), "prelude", path),
         steps=_strings(doc.get("steps"), "steps", path),
         env=_strings(doc.get("env"), "env", path),
         unpack=_bool(doc.get("unpack"), "unpack", path),
-        package_dir=scalar_text(doc.get("package_dir"), "package_dir", path),
+        package_dir=package_dir,
         includes=_strings(doc.get("includes"), "includes", path),
         excludes=_strings(doc.get("excludes"), "excludes", path),
     )
     plan = plan_json(doc)
     spec = BuildSpec(
-        image=scalar_text(doc.get("image"), "image", path),
-        requires=dep_refs(doc.get("requires"), "requires", path),
-        requires_final_images=_bool(doc.get("requires_final_images"), "requires_final_images", path),
-        conflicts=dep_refs(doc.get("conflicts"), "conflicts", path),
-        provides=dep_refs(doc.get("provides"), "provides", path),
-        copy=tuple(copies),
+        image=image, requires=requires, requires_final_images=requires_final_images,
+        conflicts=conflicts, provides=provides, copy=tuple(copies),
         retrieve=_strings(doc.get("retrieve"), "retrieve", path),
         subpackages=tuple(subs),
         raw_json=jsontext.dumps(plan),

@@ -44,3 +44,14 @@ def test_absent_fields_and_virtual_specs() -> None:
 
 def test_specs_differing_only_in_their_body_differ() -> None:
     assert build_spec(dict(FULL), "b.yaml", []) != build_spec({**FULL, "steps": ["a"]}, "b.yaml", [])
+
+
+def test_the_first_bad_field_is_reported_in_field_order() -> None:
+    import pytest
+
+    from orchestrator.errors import SpecError
+
+    with pytest.raises(SpecError, match="'requires' must be a list"):
+        build_spec({"requires": "x", "steps": "y"}, "b.yaml", [])
+    with pytest.raises(SpecError, match="'steps' must be a list"):
+        build_spec({"steps": "y", "retrieve": "z"}, "b.yaml", [])
