@@ -10,7 +10,7 @@ from typing import Any
 
 from orchestrator import jsontext
 from orchestrator.errors import Reason, SpecError
-from orchestrator.model import BuildBody, BuildSpec, CopySpec, DepRef, PackageRef, SubPackage, body_of_plan
+from orchestrator.model import BuildBody, BuildSpec, CopySpec, DepRef, PackageRef, SubPackage
 
 BUILD_KEYS = frozenset({
     "image", "requires", "requires_final_images", "conflicts", "provides", "prelude", "steps",
@@ -82,13 +82,17 @@ def dep_refs(value: Any, field: str, path: str) -> tuple[DepRef, ...]:
     return tuple(out)
 
 
-def _strings(value: Any, field: str, path: str) -> tuple[str, ...]:
+def _strings(value: Any, field: str, path: str, converted: list[str] | None = None) -> tuple[str, ...]:
+    """A list of strings; numbers become their text. `converted`: gets `field` when a value
+    had to be converted (the result is then not the value as written)."""
     if value is None:
         return ()
     if not isinstance(value, list):
         raise _fail(f"'{field}' must be a list", path)
     if set(map(type, value)) <= _STR_ONLY:  # the usual case: nothing to check or convert
         return tuple(value)
+    if converted is not None:
+        converted.append(field)
     return tuple(scalar_text(v, field, path) if not isinstance(v, (int, float)) or isinstance(v, bool)
                  else str(v) for v in value)
 
@@ -136,32 +140,32 @@ def build_spec(doc: Any, path: str, warnings: list[str]) -> BuildSpec:
         src = item if isinstance(item, dict) else {}
         subs.append(SubPackage(ref, _strings(src.get("includes"), "includes", path),
                                _strings(src.get("excludes"), "excludes", path)))
+    # fields checked in the order they always were: the first bad one is the one reported
     package_dir = scalar_text(doc.get("package_dir"), "package_dir", path)
-    image = scalar_text(doc.get("image"), "image", path)  # (checked in the order of the fields)
+    image = scalar_text(doc.get("image"), "image", path)
     requires = dep_refs(doc.get("requires"), "requires", path)
     requires_final_images = _bool(doc.get("requires_final_images"), "requires_final_images", path)
     conflicts = dep_refs(doc.get("conflicts"), "conflicts", path)
     provides = dep_refs(doc.get("provides"), "provides", path)
-    body = BuildBody(
-        prelude=_strings(doc.get("prelude"), "prelude", path),
-        steps=_strings(doc.get("steps"), "steps", path),
-        env=_strings(doc.get("env"), "env", path),
-        unpack=_bool(doc.get("unpack"), "unpack", path),
-        package_dir=package_dir,
-        includes=_strings(doc.get("includes"), "includes", path),
-        excludes=_strings(doc.get("excludes"), "excludes", path),
-    )
-    plan = plan_json(doc)
+    converted: list[str] = []  # body fields not as written (a number among the steps, say)
+    prelude = _strings(doc.get("prelude"), "prelude", path, converted)
+    steps = _strings(doc.get("steps"), "steps", path, converted)
+    env = _strings(doc.get("env"), "env", path, converted)
+    unpack = _bool(doc.get("unpack"), "unpack", path)
+    includes = _strings(doc.get("includes"), "includes", path, converted)
+    excludes = _strings(doc.get("excludes"), "excludes", path, converted)
+    # the body is kept only where checking it converted a value: else the plan fields hold it
+    # as written, and `BuildSpec.body` decodes it from them when a build asks
+    written = not converted and isinstance(doc.get("package_dir"), (str, type(None)))
     spec = BuildSpec(
         image=image, requires=requires, requires_final_images=requires_final_images,
         conflicts=conflicts, provides=provides, copy=tuple(copies),
         retrieve=_strings(doc.get("retrieve"), "retrieve", path),
         subpackages=tuple(subs),
-        raw_json=jsontext.dumps(plan),
-        # kept only where the plan fields do not hold it as it is (see `BuildSpec.body`)
-        stored_body=None if body == body_of_plan(plan) else body,
+        raw_json=jsontext.dumps(plan_json(doc)),
+        stored_body=None if written else BuildBody(prelude, steps, env, unpack, package_dir, includes, excludes),
     )
-    if body.steps and not spec.image and not spec.requires:
+    if steps and not spec.image and not spec.requires:
         raise _fail("build spec has 'steps' but no 'image' or 'requires' to run them in", path,
                     "add an 'image:' or build-time 'requires:'")
     return spec
