@@ -113,7 +113,8 @@ class BuildSpec:
     retrieve: tuple[str, ...] = ()
     subpackages: tuple[SubPackage, ...] = ()
     # The rendered field values exactly as written (None where absent), for `plan --json` parity
-    # with luet; JSON text: only ever passed through (as one string it also costs far less memory).
+    # with luet; JSON text (as one string it costs far less memory), passed through, and where
+    # the body is decoded from when a build asks for it
     raw_json: str = "{}"
     # None: the body is what `raw_json` holds (the usual case; see `body`); else the body, where
     # validating it converted a value (a number among the steps, say)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import pickle
 
+import pytest
+
+from orchestrator.errors import SpecError
 from orchestrator.model import BuildBody, Package, PackageRef
 from orchestrator.spec.parse import build_spec
 
@@ -47,10 +50,6 @@ def test_specs_differing_only_in_their_body_differ() -> None:
 
 
 def test_the_first_bad_field_is_reported_in_field_order() -> None:
-    import pytest
-
-    from orchestrator.errors import SpecError
-
     with pytest.raises(SpecError, match="'requires' must be a list"):
         build_spec({"requires": "x", "steps": "y"}, "b.yaml", [])
     with pytest.raises(SpecError, match="'steps' must be a list"):
